@@ -1,0 +1,27 @@
+//! Lianxin's domain: the pure rules of the platform.
+//!
+//! Everything here is deterministic and free of I/O: no database, no HTTP, no async.
+//! The storage crate persists these values and the server crate parses requests into
+//! them, so a rule lives in exactly one place and is tested without a running system.
+//!
+//! - [`place`]: the place hierarchy (region → … → household) and its codes.
+//! - [`org`]: kinds of organisation.
+//! - [`person`]: people's validated personal data (phone, ID-card number).
+//! - [`pii`]: keyed hashing and encryption of personal information (PIPL).
+//! - [`relation`]: effective-dated relations (member of, holds post, assigned to).
+//! - [`role`]: account roles, permissions and data scopes.
+//! - [`draft`]: validated inputs for new registry records, shared by API and imports.
+//! - [`audit`]: the hash chain that makes the audit trail tamper-evident.
+
+pub mod audit;
+pub mod draft;
+pub mod error;
+pub mod ids;
+pub mod org;
+pub mod person;
+pub mod pii;
+pub mod place;
+pub mod relation;
+pub mod role;
+
+pub use error::ValidationError;

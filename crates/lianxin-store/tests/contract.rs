@@ -1,0 +1,629 @@
+//! The storage contract: every test here runs on every engine this machine offers
+//! (SQLite always, PostgreSQL when `LIANXIN_TEST_DATABASE_URL` is set), so the two
+//! engines are held to one behaviour.
+
+use lianxin_domain::draft::*;
+use lianxin_domain::pii::PiiKey;
+use lianxin_domain::relation::parse_day;
+use lianxin_domain::role::{DataScope, Role};
+use lianxin_store::accounts::NewAccount;
+use lianxin_store::audit::{Actor, Verification};
+use lianxin_store::testing::TestStore;
+use lianxin_store::{Engine, Store, StoreError};
+
+macro_rules! on_every_engine {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                for engine in lianxin_store::testing::engines() {
+                    let store = lianxin_store::testing::TestStore::new(engine).await.expect("test store");
+                    super::$name(&store, engine).await;
+                }
+            }
+        )*
+    };
+}
+
+mod run {
+    on_every_engine!(
+        place_tree_and_rules,
+        organisations_and_scope,
+        people_keep_personal_data_protected,
+        relations_answer_who_was_responsible_on_a_day,
+        imports_apply_whole_or_not_at_all,
+        audit_chain_catches_tampering,
+        accounts_sessions_and_tokens,
+        concurrent_writes_keep_one_audit_chain,
+    );
+}
+
+fn admin() -> Actor {
+    Actor::system("test")
+}
+
+fn raw_place(code: &str, name: &str, level: &str, parent: Option<&str>) -> PlaceDraft {
+    PlaceDraft::parse(&RawPlace {
+        code: code.into(),
+        name: name.into(),
+        level: level.into(),
+        parent_code: parent.map(Into::into),
+        lat: None,
+        lon: None,
+    })
+    .unwrap()
+}
+
+async fn seed_places(store: &Store) {
+    let all = DataScope::everything();
+    for (code, name, level, parent) in [
+        ("150000", "内蒙古自治区", "region", None),
+        ("150200", "包头市", "city", Some("150000")),
+        ("150207", "九原区", "county", Some("150200")),
+        ("150207.BYXL", "白音席勒街道", "town", Some("150207")),
+        ("150207.BYXL.KY", "开元社区", "village", Some("150207.BYXL")),
+        ("150207.BYXL.HY", "和谐社区", "village", Some("150207.BYXL")),
+        ("150400", "赤峰市", "city", Some("150000")),
+    ] {
+        store
+            .create_place(&admin(), &all, &raw_place(code, name, level, parent))
+            .await
+            .unwrap();
+    }
+}
+
+fn scope_of(path: &str) -> DataScope {
+    DataScope {
+        place_path: Some(path.into()),
+        org_path: None,
+    }
+}
+
+async fn place_tree_and_rules(store: &Store, _: Engine) {
+    seed_places(store).await;
+    let all = DataScope::everything();
+    let ky = store
+        .place_by_code("150207.BYXL.KY")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ky.path, "/150000/150200/150207/150207.BYXL/150207.BYXL.KY/");
+    assert_eq!(ky.region, "150200");
+    let roots = store.place_children(None, &all).await.unwrap();
+    assert_eq!(roots.len(), 1);
+    assert_eq!(roots[0].1, 2, "the region has two cities");
+    let street = store.place_by_code("150207.BYXL").await.unwrap().unwrap();
+    let kids = store.place_children(Some(street.id), &all).await.unwrap();
+    assert_eq!(
+        kids.iter()
+            .map(|(p, _)| p.code.as_str())
+            .collect::<Vec<_>>(),
+        ["150207.BYXL.HY", "150207.BYXL.KY"]
+    );
+    let chain = store.place_ancestors(&ky).await.unwrap();
+    assert_eq!(chain.first().unwrap().code, "150000");
+    assert_eq!(chain.last().unwrap().code, "150207.BYXL.KY");
+
+    // Duplicate codes conflict; unknown parents and misfit codes are refused.
+    let dup = store
+        .create_place(
+            &admin(),
+            &all,
+            &raw_place("150207", "九原区", "county", Some("150200")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(dup, StoreError::Conflict { ref field, .. } if field == "code"),
+        "{dup:?}"
+    );
+    let orphan = store
+        .create_place(
+            &admin(),
+            &all,
+            &raw_place("150299.X", "x", "town", Some("150299")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(orphan, StoreError::Invalid(ref v) if v.field == "parent_code"),
+        "{orphan:?}"
+    );
+    let misfit = store
+        .create_place(
+            &admin(),
+            &all,
+            &raw_place("150404", "松山区", "county", Some("150200")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(misfit, StoreError::Invalid(ref v) if v.field == "code"),
+        "{misfit:?}"
+    );
+
+    // A scoped reader sees its subtree, and its own root at the top.
+    let scope = scope_of(&street.path);
+    assert!(store.place(ky.id, &scope).await.is_ok());
+    let chifeng = store.place_by_code("150400").await.unwrap().unwrap();
+    assert!(matches!(
+        store.place(chifeng.id, &scope).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let roots = store.place_children(None, &scope).await.unwrap();
+    assert_eq!(roots.len(), 1);
+    assert_eq!(roots[0].0.code, "150207.BYXL");
+    // A scoped writer cannot create outside its scope.
+    let outside = store
+        .create_place(
+            &admin(),
+            &scope_of(&ky.path),
+            &raw_place(
+                "150207.BYXL.HY.G1",
+                "一网格",
+                "grid",
+                Some("150207.BYXL.HY"),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(outside, StoreError::Invalid(ref v) if v.code == "out_of_scope"),
+        "{outside:?}"
+    );
+    let found = store.search_places("开元", &all, 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    let renamed = store
+        .rename_place(&admin(), &all, ky.id, "开元社区（新）")
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "开元社区（新）");
+}
+
+async fn organisations_and_scope(store: &Store, _: Engine) {
+    seed_places(store).await;
+    let all = DataScope::everything();
+    let org = |code: &str, kind: &str, parent: Option<&str>, serves: &[&str]| {
+        OrgDraft::parse(&RawOrg {
+            code: code.into(),
+            name: format!("{code} 组织"),
+            kind: kind.into(),
+            parent_code: parent.map(Into::into),
+            serves: serves.iter().map(|s| s.to_string()).collect(),
+        })
+        .unwrap()
+    };
+    store
+        .create_org(
+            &admin(),
+            &all,
+            &org("JY-DW", "party_committee", None, &["150207"]),
+        )
+        .await
+        .unwrap();
+    store
+        .create_org(
+            &admin(),
+            &all,
+            &org(
+                "KY-DW",
+                "party_committee",
+                Some("JY-DW"),
+                &["150207.BYXL.KY"],
+            ),
+        )
+        .await
+        .unwrap();
+    store
+        .create_org(
+            &admin(),
+            &all,
+            &org("HY-DZB", "branch", Some("JY-DW"), &["150207.BYXL.HY"]),
+        )
+        .await
+        .unwrap();
+    let bad = store
+        .create_org(
+            &admin(),
+            &all,
+            &org("X", "party_committee", Some("HY-DZB"), &[]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(bad, StoreError::Invalid(ref v) if v.field == "parent_code"),
+        "{bad:?}"
+    );
+
+    let ky = store
+        .place_by_code("150207.BYXL.KY")
+        .await
+        .unwrap()
+        .unwrap();
+    let ky_scope = scope_of(&ky.path);
+    let seen = store.search_orgs("", None, &ky_scope, 50).await.unwrap();
+    assert_eq!(
+        seen.iter().map(|o| o.code.as_str()).collect::<Vec<_>>(),
+        ["KY-DW"]
+    );
+    let hy = store.org_by_code("HY-DZB").await.unwrap().unwrap();
+    assert!(matches!(
+        store.org(hy.id, &ky_scope).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        store.org_places(hy.id).await.unwrap()[0].code,
+        "150207.BYXL.HY"
+    );
+    let jy = store.org_by_code("JY-DW").await.unwrap().unwrap();
+    assert_eq!(store.org_children(jy.id, &all).await.unwrap().len(), 2);
+    // Org-scoped account sees the subtree of its organisation.
+    let org_scope = DataScope {
+        place_path: None,
+        org_path: Some(jy.path.clone()),
+    };
+    assert_eq!(
+        store
+            .search_orgs("", None, &org_scope, 50)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+async fn people_keep_personal_data_protected(store: &Store, _: Engine) {
+    seed_places(store).await;
+    let all = DataScope::everything();
+    let key = PiiKey::from_master(&[3; 32]);
+    let draft = PersonDraft::parse(
+        &RawPerson {
+            name: "测试人员甲".into(),
+            phone: Some("13912345678".into()),
+            id_card: Some("11010519491231002X".into()),
+            party_member: Some(true),
+            party_joined: Some("2010-07-01".into()),
+            place_code: "150207.BYXL.KY".into(),
+        },
+        &key,
+    )
+    .unwrap();
+    let p = store.create_person(&admin(), &all, &draft).await.unwrap();
+    assert_eq!(p.phone_masked.as_deref(), Some("139****5678"));
+    assert!(p.has_id_card && p.party_member);
+    // The same ID card cannot be registered twice.
+    let again = store
+        .create_person(&admin(), &all, &draft)
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::Conflict { ref field, .. } if field == "id_card"));
+    // Found by phone through the keyed hash, without the number being stored.
+    let hash = key.keyed_hash("phone", "13912345678");
+    let found = store
+        .search_people("", Some(&hash), &all, 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let sealed = store.person_phone_sealed(p.id).await.unwrap().unwrap();
+    assert_eq!(key.decrypt(&sealed).unwrap(), "13912345678");
+    // Nothing in the audit trail carries the raw number.
+    for e in store.audit_entries(0, 1000).await.unwrap() {
+        assert!(!e.after.unwrap_or_default().contains("13912345678"));
+    }
+    // Out of scope: not found.
+    let hy = store
+        .place_by_code("150207.BYXL.HY")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        store.person(p.id, &scope_of(&hy.path)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store
+        .search_people("测试", None, &scope_of(&hy.path), 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    let stats = store.registry_stats(&all).await.unwrap();
+    assert_eq!((stats.people, stats.party_members), (1, 1));
+    assert_eq!(stats.people_by_city[0].0, "150200");
+}
+
+async fn relations_answer_who_was_responsible_on_a_day(store: &Store, _: Engine) {
+    seed_places(store).await;
+    let all = DataScope::everything();
+    let key = PiiKey::from_master(&[3; 32]);
+    let mut ids = vec![];
+    for name in ["甲干部", "乙干部"] {
+        let d = PersonDraft::parse(
+            &RawPerson {
+                name: name.into(),
+                place_code: "150207".into(),
+                ..Default::default()
+            },
+            &key,
+        )
+        .unwrap();
+        ids.push(store.create_person(&admin(), &all, &d).await.unwrap().id);
+    }
+    let assign = |from: &str| {
+        RelationDraft::parse(&RawRelation {
+            kind: "assigned_to".into(),
+            place_code: Some("150207.BYXL.KY".into()),
+            valid_from: from.into(),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let first = store
+        .create_relation(&admin(), &all, ids[0], &assign("2024-01-01"))
+        .await
+        .unwrap();
+    store
+        .end_relation(
+            &admin(),
+            &all,
+            first.id,
+            parse_day("d", "2025-03-01").unwrap(),
+        )
+        .await
+        .unwrap();
+    store
+        .create_relation(&admin(), &all, ids[1], &assign("2025-03-01"))
+        .await
+        .unwrap();
+    let ky = store
+        .place_by_code("150207.BYXL.KY")
+        .await
+        .unwrap()
+        .unwrap();
+    let on = |d: &str| parse_day("d", d).unwrap();
+    let who = |rels: Vec<lianxin_store::registry::Relation>| {
+        rels.into_iter().map(|r| r.person_name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        who(store
+            .responsible_for(ky.id, on("2025-02-28"))
+            .await
+            .unwrap()),
+        ["甲干部"]
+    );
+    assert_eq!(
+        who(store
+            .responsible_for(ky.id, on("2025-06-01"))
+            .await
+            .unwrap()),
+        ["乙干部"]
+    );
+    assert!(store
+        .responsible_for(ky.id, on("2023-06-01"))
+        .await
+        .unwrap()
+        .is_empty());
+    // Ending twice is refused; history stays.
+    assert!(store
+        .end_relation(&admin(), &all, first.id, on("2025-04-01"))
+        .await
+        .is_err());
+    assert_eq!(
+        store.relations_of_person(ids[0]).await.unwrap()[0].valid_to,
+        Some(on("2025-03-01"))
+    );
+}
+
+async fn imports_apply_whole_or_not_at_all(store: &Store, _: Engine) {
+    seed_places(store).await;
+    let rows = vec![
+        raw_place("150207.SH", "沙河街道", "town", Some("150207")),
+        raw_place("150207.SH.HY", "花园社区", "village", Some("150207.SH")),
+        raw_place("150207.SH.X", "错误", "village", Some("150207.NOPE")),
+    ];
+    let before = store.audit_count().await.unwrap();
+    let err = store
+        .import_places(&admin(), &rows, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.row, 4, "third data row is spreadsheet row 4");
+    assert!(
+        store.place_by_code("150207.SH").await.unwrap().is_none(),
+        "nothing was applied"
+    );
+    assert_eq!(store.audit_count().await.unwrap(), before);
+    let n = store
+        .import_places(&admin(), &rows[..2], |_| {})
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert!(store.place_by_code("150207.SH.HY").await.unwrap().is_some());
+}
+
+async fn audit_chain_catches_tampering(store: &Store, engine: Engine) {
+    seed_places(store).await;
+    assert_eq!(
+        store.audit_verify().await.unwrap(),
+        Verification::Intact { entries: 7 }
+    );
+    // The triggers refuse a careless edit.
+    let sql = "UPDATE audit_log SET actor = 'x' WHERE seq = 3";
+    assert!(tamper(store, sql).await.is_err());
+    // Someone who drops them first is caught by the chain.
+    let drop = match engine {
+        Engine::Sqlite => "DROP TRIGGER audit_log_no_update",
+        Engine::Postgres => "DROP TRIGGER audit_log_no_change ON audit_log",
+    };
+    tamper(store, drop).await.unwrap();
+    tamper(
+        store,
+        "UPDATE audit_log SET after_json = '{\"name\":\"forged\"}' WHERE seq = 3",
+    )
+    .await
+    .unwrap();
+    match store.audit_verify().await.unwrap() {
+        Verification::Broken(b) => assert_eq!(b.seq, 3),
+        other => panic!("tampering not caught: {other:?}"),
+    }
+}
+
+async fn tamper(store: &Store, sql: &str) -> Result<(), sqlx::Error> {
+    let pool = sqlx::AnyPool::connect(&tamper_url(store)).await?;
+    let r = sqlx::raw_sql(sql).execute(&pool).await.map(|_| ());
+    pool.close().await;
+    r
+}
+
+fn tamper_url(store: &Store) -> String {
+    let u = store.url().to_string();
+    if u.starts_with("sqlite") {
+        format!("{u}?mode=rw")
+    } else {
+        u
+    }
+}
+
+async fn accounts_sessions_and_tokens(store: &Store, _: Engine) {
+    seed_places(store).await;
+    let acct = store
+        .create_account(
+            &admin(),
+            &NewAccount {
+                username: "KY.Worker".into(),
+                display_name: "开元社区工作者".into(),
+                password_hash: "$argon2id$dummy".into(),
+                role: Role::CommunityWorker,
+                scope_place_code: Some("150207.BYXL.KY".into()),
+                scope_org_code: None,
+                person_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(acct.username, "ky.worker");
+    assert_eq!(
+        acct.scope.place_path.as_deref(),
+        Some("/150000/150200/150207/150207.BYXL/150207.BYXL.KY/")
+    );
+    let dup = store
+        .create_account(
+            &admin(),
+            &NewAccount {
+                username: "ky.worker".into(),
+                display_name: "x".into(),
+                password_hash: "x".into(),
+                role: Role::Resident,
+                scope_place_code: None,
+                scope_org_code: None,
+                person_id: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, StoreError::Conflict { .. }));
+    let (found, hash) = store
+        .account_by_username("KY.WORKER")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, hash.as_str()), (acct.id, "$argon2id$dummy"));
+
+    store
+        .create_session(acct.id, "live", "2999-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    store
+        .create_session(acct.id, "old", "2000-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session_account("live").await.unwrap().unwrap().id,
+        acct.id
+    );
+    assert!(store.session_account("old").await.unwrap().is_none());
+    assert_eq!(store.purge_expired_sessions().await.unwrap(), 1);
+    store.delete_session("live").await.unwrap();
+    assert!(store.session_account("live").await.unwrap().is_none());
+
+    let t = store
+        .create_api_token(
+            &admin(),
+            acct.id,
+            "gate",
+            "tokhash",
+            &["registry:read".into()],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(t.scopes, ["registry:read"]);
+    assert!(store.api_token_account("tokhash").await.unwrap().is_some());
+    store.revoke_api_token(&admin(), t.id).await.unwrap();
+    assert!(store.api_token_account("tokhash").await.unwrap().is_none());
+    assert!(matches!(
+        store.revoke_api_token(&admin(), t.id).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.revoke_api_token(&admin(), 9999).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn concurrent_writes_keep_one_audit_chain(store: &Store, _: Engine) {
+    seed_places(store).await;
+    let all = DataScope::everything();
+    let mut tasks = vec![];
+    for i in 0..40 {
+        let store = store.clone();
+        let all = all.clone();
+        tasks.push(tokio::spawn(async move {
+            let d = raw_place(
+                &format!("150207.BYXL.KY.G{i}"),
+                &format!("第{i}网格"),
+                "grid",
+                Some("150207.BYXL.KY"),
+            );
+            store.create_place(&Actor::system("c"), &all, &d).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        store.audit_verify().await.unwrap(),
+        Verification::Intact { entries: 47 }
+    );
+    let ky = store
+        .place_by_code("150207.BYXL.KY")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.place_children(Some(ky.id), &all).await.unwrap().len(),
+        40
+    );
+}
+
+#[tokio::test]
+async fn sqlite_backup_is_a_consistent_copy() {
+    let store = TestStore::new(Engine::Sqlite).await.unwrap();
+    seed_places(&store).await;
+    let dir = lianxin_store::testing::TempDir::new("lianxin-backup").unwrap();
+    let dest = dir.0.join("copy.db");
+    store.backup_to(&dest).await.unwrap();
+    assert!(
+        store.backup_to(&dest).await.is_err(),
+        "an existing file is never overwritten"
+    );
+    let copy = Store::open(&format!("sqlite://{}", dest.display()))
+        .await
+        .unwrap();
+    assert!(copy
+        .place_by_code("150207.BYXL.KY")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        copy.audit_verify().await.unwrap(),
+        Verification::Intact { entries: 7 }
+    );
+}
