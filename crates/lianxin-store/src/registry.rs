@@ -799,7 +799,7 @@ impl Store {
         ))
         .bind(org_like)
         .bind(place_like)
-        .bind(if phone_hash.is_some() { "\u{0}".to_string() } else { format!("%{}%", like_escape(q)) })
+        .bind(if phone_hash.is_some() { String::new() /* names are never empty: only the phone decides */ } else { format!("%{}%", like_escape(q)) })
         .bind(phone_hash.unwrap_or(""))
         .bind(limit)
         .bind(offset)
@@ -1015,7 +1015,7 @@ impl Store {
                 .fetch_one(&self.reader)
                 .await?;
         let row = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(pe.party_member), 0) AS members FROM people pe \
+            "SELECT COUNT(*) AS n, COUNT(CASE WHEN pe.party_member = 1 THEN 1 END) AS members FROM people pe \
              JOIN places pl ON pl.id = pe.place_id WHERE {PERSON_IN_SCOPE}"
         ))
         .bind(&org_like)
@@ -1046,13 +1046,14 @@ impl Store {
     }
 }
 
-/// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
+/// Makes user text safe inside a LIKE pattern.
 /// Both engines treat `\` as the escape character only with an ESCAPE clause, so
-/// instead the wildcards are removed: a search for "50%" looks for "50".
+/// instead the wildcards are removed (a search for "50%" looks for "50"), and so
+/// are control characters, which PostgreSQL refuses in text (NUL) and no name holds.
 fn like_escape(q: &str) -> String {
     q.trim()
         .chars()
-        .filter(|c| !matches!(c, '%' | '_'))
+        .filter(|c| !matches!(c, '%' | '_') && !c.is_control())
         .take(100)
         .collect()
 }
