@@ -1,1 +1,146 @@
+//! Lianxin's HTTP side.
+//!
+//! One axum router serves the JSON API under `/api/v1` ([`api`]), the server-rendered
+//! web pages ([`web`]), embedded static assets, health checks and metrics. Handlers
+//! are thin: parse and validate input into domain types, check the caller's role and
+//! data scope, call the store, render. Business rules live in `lianxin-domain`; SQL
+//! lives in `lianxin-store`.
 
+pub mod api;
+pub mod auth;
+mod chart;
+pub mod error;
+pub mod extract;
+pub mod i18n;
+pub mod metrics;
+pub mod web;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use error::ApiError;
+use lianxin_domain::pii::PiiKey;
+use lianxin_store::Store;
+use std::sync::Arc;
+
+/// Settings the HTTP layer needs (the binary maps its configuration onto this).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Mark cookies `Secure` (the site is served over TLS).
+    pub secure_cookies: bool,
+    /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy.
+    pub trust_proxy: bool,
+    pub session_hours: i64,
+    pub max_body_bytes: usize,
+    /// Show the demo-password hint on the login page.
+    pub demo: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            secure_cookies: false,
+            trust_proxy: false,
+            session_hours: 12,
+            max_body_bytes: 1024 * 1024,
+            demo: false,
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub pii: PiiKey,
+    pub settings: Arc<Settings>,
+    pub limiter: Arc<auth::LoginLimiter>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub pages: Arc<web::Pages>,
+}
+
+impl AppState {
+    pub fn new(store: Store, pii: PiiKey, settings: Settings) -> AppState {
+        AppState {
+            store,
+            pii,
+            settings: Arc::new(settings),
+            limiter: Arc::default(),
+            metrics: Arc::default(),
+            pages: Arc::new(web::Pages::new()),
+        }
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api::routes())
+        .merge(web::routes())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/assets/{file}", get(web::asset))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .with_state(state)
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "database not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics_text(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn is_api(req: &Request) -> bool {
+    req.uri().path().starts_with("/api/")
+}
+
+async fn fallback(state: axum::extract::State<AppState>, req: Request) -> Response {
+    if is_api(&req) {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_route", "no such endpoint").into_response()
+    } else {
+        web::error_page(&state, req.headers(), StatusCode::NOT_FOUND)
+    }
+}
+
+/// A known path with the wrong method: JSON for API clients and browsers alike,
+/// since browsers only ever send GET and POST to pages that accept them.
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+    .into_response()
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    ApiError::internal().into_response()
+}

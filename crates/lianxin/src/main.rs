@@ -1,1 +1,339 @@
-fn main() {}
+//! `lianxin`: the one binary. It serves the platform (`serve`, `demo`), manages the
+//! database (`migrate`, `backup`, `audit verify`), accounts (`admin`) and bulk data
+//! (`import`). Each subcommand maps its flags onto [`config::Config`] and calls the
+//! store or the server crate; no rule lives here.
+
+mod config;
+mod demo;
+mod import;
+mod serve;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use config::{Config, Flags};
+use lianxin_domain::pii::PiiKey;
+use lianxin_domain::role::Role;
+use lianxin_store::audit::{Actor, Verification};
+use lianxin_store::Store;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "lianxin",
+    version,
+    about = "连心 Lianxin: grassroots governance and services for the new employment groups"
+)]
+struct Cli {
+    /// Configuration file (TOML); ./lianxin.toml is read when present.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://…
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run with the demo world on an embedded database (created on first run).
+    Demo {
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long, default_value = "./data/demo")]
+        data_dir: PathBuf,
+    },
+    /// Serve the web app and the API.
+    Serve {
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Accounts and API tokens.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Import places, organisations or people from CSV or XLSX (all rows or none).
+    Import {
+        #[arg(value_enum)]
+        kind: import::Kind,
+        file: PathBuf,
+    },
+    /// Write a consistent copy of the (SQLite) database to FILE while it runs.
+    Backup { file: PathBuf },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a login account. The password is read from LIANXIN_NEW_PASSWORD or stdin.
+    CreateUser {
+        username: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        name: Option<String>,
+        /// Place code the account is limited to (its subtree).
+        #[arg(long)]
+        scope_place: Option<String>,
+        /// Organisation code the account is limited to (its subtree).
+        #[arg(long)]
+        scope_org: Option<String>,
+    },
+    /// Create an API token for an account; prints the secret once.
+    CreateToken {
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// Scopes: registry:read, registry:write, audit:read, admin.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// RFC 3339 expiry time.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; names the first broken link.
+    Verify,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).map_err(|e| e.message)
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut flags = Flags {
+        database_url: cli.database_url.clone(),
+        ..Default::default()
+    };
+    match cli.command {
+        Command::Demo { listen, data_dir } => {
+            flags.listen = listen;
+            flags.database_url = Some(format!(
+                "sqlite://{}",
+                data_dir.join("lianxin.db").display()
+            ));
+            flags.data_dir = Some(data_dir);
+            // The demo is self-contained: no file or environment may point it elsewhere.
+            let config = Config::load(
+                None,
+                |k| {
+                    if k == "LIANXIN_LOG_FORMAT" || k == "LIANXIN_LOG_LEVEL" {
+                        env(k)
+                    } else {
+                        None
+                    }
+                },
+                &flags,
+            )?;
+            serve::init_logging(&config);
+            serve::run(config, true).await?;
+        }
+        Command::Serve { listen, data_dir } => {
+            flags.listen = listen;
+            flags.data_dir = data_dir;
+            let config = Config::load(cli.config.as_deref(), env, &flags)?;
+            serve::init_logging(&config);
+            serve::run(config, false).await?;
+        }
+        Command::Migrate => {
+            let config = Config::load(cli.config.as_deref(), env, &flags)?;
+            let store = Store::connect(&config.database_url).await?;
+            let applied = store.migrate().await?;
+            if applied.is_empty() {
+                println!("schema is up to date");
+            } else {
+                for m in applied {
+                    println!("applied {m}");
+                }
+            }
+        }
+        Command::Admin { command } => {
+            let config = Config::load(cli.config.as_deref(), env, &flags)?;
+            let store = Store::open(&config.database_url).await?;
+            admin(&store, command).await?;
+        }
+        Command::Import { kind, file } => {
+            let config = Config::load(cli.config.as_deref(), env, &flags)?;
+            let store = Store::open(&config.database_url).await?;
+            let key = secret_key(&config)?;
+            let n = import::run(&store, &key, kind, &file).await?;
+            println!("imported {n} {} from {}", kind.noun(), file.display());
+        }
+        Command::Backup { file } => {
+            let config = Config::load(cli.config.as_deref(), env, &flags)?;
+            let store = Store::connect(&config.database_url).await?;
+            store.backup_to(&file).await?;
+            println!("wrote a consistent copy to {}", file.display());
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let config = Config::load(cli.config.as_deref(), env, &flags)?;
+            let store = Store::connect(&config.database_url).await?;
+            match store.audit_verify().await? {
+                Verification::Intact { entries } => {
+                    println!("audit trail intact: {entries} entries verified")
+                }
+                Verification::Broken(b) => {
+                    println!("audit trail BROKEN at entry {}: {}", b.seq, b.reason);
+                    return Ok(std::process::ExitCode::from(2));
+                }
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn admin(store: &Store, command: AdminCommand) -> Result<()> {
+    let actor = Actor::system("cli");
+    match command {
+        AdminCommand::CreateUser {
+            username,
+            role,
+            name,
+            scope_place,
+            scope_org,
+        } => {
+            let password = match std::env::var("LIANXIN_NEW_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("password (read from stdin):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            lianxin_server::auth::check_new_password(&password)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let hash = lianxin_server::auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let account = store
+                .create_account(
+                    &actor,
+                    &lianxin_store::accounts::NewAccount {
+                        display_name: name.unwrap_or_else(|| username.clone()),
+                        username,
+                        password_hash: hash,
+                        role,
+                        scope_place_code: scope_place,
+                        scope_org_code: scope_org,
+                        person_id: None,
+                    },
+                )
+                .await?;
+            println!(
+                "created account {} ({}) with id {}",
+                account.username,
+                account.role.as_str(),
+                account.id
+            );
+        }
+        AdminCommand::CreateToken {
+            username,
+            name,
+            scopes,
+            expires_at,
+        } => {
+            let (account, _) = store
+                .account_by_username(&username)
+                .await?
+                .with_context(|| format!("no account named {username}"))?;
+            let (token, t) = lianxin_server::api::issue_token(
+                store,
+                &actor,
+                &name,
+                account.id,
+                &scopes,
+                expires_at.as_deref(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.message))?;
+            println!(
+                "token {} for {} (scopes: {}):",
+                t.id,
+                account.username,
+                t.scopes.join(" ")
+            );
+            println!("{token}");
+            eprintln!("This is the only time the token is shown; store it safely.");
+        }
+    }
+    Ok(())
+}
+
+/// The master key for personal data: from the configuration, or from the key file,
+/// which is created (readable by the owner only) on first use.
+pub fn secret_key(config: &Config) -> Result<PiiKey> {
+    if let Some(hex) = &config.secret_key {
+        return PiiKey::from_hex(hex).context("secret_key");
+    }
+    let path = config.key_file();
+    if path.exists() {
+        let hex = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return PiiKey::from_hex(&hex).with_context(|| format!("the key in {}", path.display()));
+    }
+    if !config.database_url.starts_with("sqlite:") {
+        bail!(
+            "no secret key: set LIANXIN_SECRET_KEY (64 hex characters) or secret_key_file; \
+             a production database must never get a new key by accident"
+        );
+    }
+    write_new_key(&path)
+}
+
+fn write_new_key(path: &Path) -> Result<PiiKey> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let hex = PiiKey::generate_hex();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(hex.as_bytes())?;
+    f.sync_all()?;
+    eprintln!("created a new secret key in {} — back it up: without it, protected personal data cannot be read", path.display());
+    PiiKey::from_hex(&hex).map_err(Into::into)
+}

@@ -1,0 +1,159 @@
+//! The one error type of the HTTP layer and its table of stable codes.
+//!
+//! Every failure a client can see is an [`ApiError`]: a status, a stable machine
+//! `code`, a message for people, and the `field` at fault when there is one. The JSON
+//! API answers `{"error":{"code","message","field"}}`; the web pages render the same
+//! error as a page. Unexpected failures become `internal` 500s whose detail goes to
+//! the log only, never to the client — and never with personal data, since store
+//! errors carry none.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use lianxin_domain::ValidationError;
+use lianxin_store::StoreError;
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+/// The stable codes, their statuses and meanings; docs/api.md lists the same table.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    (
+        "malformed_json",
+        400,
+        "the body is not valid JSON (or not UTF-8)",
+    ),
+    (
+        "invalid_query",
+        400,
+        "a query-string parameter is malformed",
+    ),
+    (
+        "invalid_path",
+        400,
+        "a path parameter is malformed (e.g. an id that is not a number)",
+    ),
+    (
+        "unsupported_media_type",
+        415,
+        "the body must be application/json",
+    ),
+    (
+        "payload_too_large",
+        413,
+        "the body is larger than the server accepts",
+    ),
+    ("unauthenticated", 401, "log in or send a valid API token"),
+    ("invalid_credentials", 401, "wrong username or password"),
+    (
+        "forbidden",
+        403,
+        "the account's role or token scope does not allow this",
+    ),
+    ("csrf_failed", 403, "the CSRF token is missing or wrong"),
+    ("not_found", 404, "no such record within your data scope"),
+    ("unknown_route", 404, "no such endpoint"),
+    (
+        "method_not_allowed",
+        405,
+        "the endpoint does not accept this method",
+    ),
+    ("conflict", 409, "the record conflicts with an existing one"),
+    (
+        "invalid_field",
+        422,
+        "a field's value breaks a rule; `field` names it",
+    ),
+    ("rate_limited", 429, "too many attempts; wait and try again"),
+    ("internal", 500, "a bug: the details are in the server log"),
+];
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        let f = field.into();
+        self.field = (!f.is_empty()).then_some(f);
+        self
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "log in or send a valid API token",
+        )
+    }
+    pub fn forbidden(why: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", why)
+    }
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "the CSRF token is missing or wrong",
+        )
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(v: ValidationError) -> Self {
+        ApiError::invalid(&v.field, v.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { entity } => ApiError::not_found(entity),
+            StoreError::Conflict { field, message } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field(field)
+            }
+            StoreError::Invalid(v) => v.into(),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({ "error": { "code": self.code, "message": self.message, "field": self.field } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,193 @@
+//! Test harness: the whole application on a real socket, on a fresh store of each
+//! engine, with a small registry and one account per role. Tests talk to it over
+//! HTTP exactly as clients do.
+
+#![allow(dead_code)]
+
+use lianxin_domain::draft::*;
+use lianxin_domain::pii::PiiKey;
+use lianxin_domain::role::{DataScope, Role};
+use lianxin_server::{router, AppState, Settings};
+use lianxin_store::accounts::NewAccount;
+use lianxin_store::audit::Actor;
+use lianxin_store::testing::TestStore;
+use lianxin_store::Engine;
+use std::sync::OnceLock;
+
+pub const PASSWORD: &str = "test-password-1";
+
+pub struct App {
+    pub base: String,
+    pub store: TestStore,
+    pub key: PiiKey,
+}
+
+fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| lianxin_server::auth::hash_password(PASSWORD).unwrap())
+}
+
+pub async fn spawn_app(engine: Engine) -> App {
+    let store = TestStore::new(engine).await.unwrap();
+    let key = PiiKey::from_master(&[9; 32]);
+    seed(&store, &key).await;
+    let state = AppState::new(
+        store.store.clone(),
+        key.clone(),
+        Settings {
+            max_body_bytes: 64 * 1024,
+            ..Settings::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    App {
+        base: format!("http://{addr}"),
+        store,
+        key,
+    }
+}
+
+async fn seed(store: &TestStore, key: &PiiKey) {
+    let actor = Actor::system("test");
+    let all = DataScope::everything();
+    for (code, name, level, parent) in [
+        ("150000", "内蒙古自治区", "region", None),
+        ("150200", "包头市", "city", Some("150000")),
+        ("150207", "九原区", "county", Some("150200")),
+        ("150207.BYXL", "白音席勒街道", "town", Some("150207")),
+        ("150207.BYXL.KY", "开元社区", "village", Some("150207.BYXL")),
+        ("150207.BYXL.HX", "和谐社区", "village", Some("150207.BYXL")),
+    ] {
+        let d = PlaceDraft::parse(&RawPlace {
+            code: code.into(),
+            name: name.into(),
+            level: level.into(),
+            parent_code: parent.map(Into::into),
+            ..Default::default()
+        })
+        .unwrap();
+        store.create_place(&actor, &all, &d).await.unwrap();
+    }
+    for (code, serves) in [("KY-DW", "150207.BYXL.KY"), ("HX-DW", "150207.BYXL.HX")] {
+        let d = OrgDraft::parse(&RawOrg {
+            code: code.into(),
+            name: format!("{code} 党委"),
+            kind: "party_committee".into(),
+            parent_code: None,
+            serves: vec![serves.into()],
+        })
+        .unwrap();
+        store.create_org(&actor, &all, &d).await.unwrap();
+    }
+    for (name, phone, place) in [
+        ("开元居民", "13800001111", "150207.BYXL.KY"),
+        ("和谐居民", "13800002222", "150207.BYXL.HX"),
+    ] {
+        let d = PersonDraft::parse(
+            &RawPerson {
+                name: name.into(),
+                phone: Some(phone.into()),
+                place_code: place.into(),
+                ..Default::default()
+            },
+            key,
+        )
+        .unwrap();
+        store.create_person(&actor, &all, &d).await.unwrap();
+    }
+    for (username, role, place) in [
+        ("admin", Role::Admin, None),
+        ("ky.worker", Role::CommunityWorker, Some("150207.BYXL.KY")),
+        ("official", Role::Official, Some("150207")),
+        ("rider", Role::Rider, None),
+    ] {
+        store
+            .create_account(
+                &actor,
+                &NewAccount {
+                    username: username.into(),
+                    display_name: username.into(),
+                    password_hash: password_hash().to_string(),
+                    role,
+                    scope_place_code: place.map(Into::into),
+                    scope_org_code: None,
+                    person_id: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// A browser-like client: cookies kept, redirects not followed.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Logs in through the login form; returns the client and the session's CSRF token.
+pub async fn login(app: &App, username: &str) -> (reqwest::Client, String) {
+    let c = client();
+    let page = c
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = form_csrf(&page);
+    let r = c
+        .post(format!("{}/login", app.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", username),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "login as {username}");
+    let me: serde_json::Value = c
+        .get(format!("{}/api/v1/me", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = me["csrf_token"].as_str().unwrap().to_string();
+    (c, token)
+}
+
+pub fn form_csrf(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+/// Asserts the response is a JSON API error with this status and code.
+pub async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(r.status().as_u16(), status, "status for {code}");
+    let body: serde_json::Value = r.json().await.expect("an error body is JSON");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    body
+}
+
+pub fn engines() -> Vec<Engine> {
+    lianxin_store::testing::engines()
+}

@@ -1,0 +1,111 @@
+//! Running the server: logging, start-up, graceful shutdown.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use lianxin_server::{router, AppState, Settings};
+use lianxin_store::Store;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{},sqlx=warn", config.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub async fn run(config: Config, demo: bool) -> Result<()> {
+    let started = Instant::now();
+    eprintln!(
+        "lianxin {} starting with:\n{}",
+        env!("CARGO_PKG_VERSION"),
+        indent(&config.describe())
+    );
+    let store = Store::open(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let key = crate::secret_key(&config)?;
+    if demo {
+        crate::demo::ensure_loaded(&store, &key).await?;
+    }
+    let settings = Settings {
+        secure_cookies: config.secure_cookies(),
+        trust_proxy: config.trust_proxy,
+        session_hours: config.session_hours,
+        demo,
+        ..Settings::default()
+    };
+    let app = router(AppState::new(store.clone(), key, settings));
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "Lianxin is ready at http://{addr}/  (started in {} ms)",
+        started.elapsed().as_millis()
+    );
+    if demo {
+        println!(
+            "Demo logins (password for all: {}):",
+            crate::demo::DEMO_PASSWORD
+        );
+        for (user, role, scope) in crate::demo::DEMO_LOGINS {
+            println!("  {user:<12} {role:<17} {scope}");
+        }
+    }
+    tracing::info!(%addr, engine = store.engine().as_str(), "listening");
+    // Expired sessions are swept hourly.
+    let sweeper_store = store.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweeper_store.purge_expired_sessions().await {
+                tracing::warn!(error = %e, "session sweep failed");
+            }
+        }
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    sweeper.abort();
+    // In-flight requests have finished; every acknowledged write is committed.
+    store.close().await;
+    eprintln!("lianxin stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
+}
