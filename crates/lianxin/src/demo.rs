@@ -17,16 +17,93 @@ use serde::Deserialize;
 pub const DEMO_PASSWORD: &str = "lianxin-demo";
 const LOADED_MARKER: &str = "demo_world_loaded";
 
-/// (username, role, scope) of the demo logins, as printed at start.
-pub const DEMO_LOGINS: &[(&str, &str, &str)] = &[
-    ("admin", "admin", "内蒙古自治区 (all)"),
-    ("jy.official", "official", "九原区"),
-    ("ky.worker", "community_worker", "开元社区"),
-    ("ky.grid1", "grid_worker", "开元社区第一网格"),
-    ("unit.staff", "unit_staff", "九原区委组织部"),
-    ("resident", "resident", "—"),
-    ("rider", "rider", "—"),
-    ("gate", "gate_device", "—"),
+/// One demo login per role.
+pub struct DemoLogin {
+    pub username: &'static str,
+    pub display_name: &'static str,
+    pub role: Role,
+    pub scope_place: Option<&'static str>,
+    pub scope_org: Option<&'static str>,
+    /// The scope as printed at start.
+    pub scope_label: &'static str,
+}
+
+const fn login(
+    username: &'static str,
+    display_name: &'static str,
+    role: Role,
+    scope_place: Option<&'static str>,
+    scope_org: Option<&'static str>,
+    scope_label: &'static str,
+) -> DemoLogin {
+    DemoLogin {
+        username,
+        display_name,
+        role,
+        scope_place,
+        scope_org,
+        scope_label,
+    }
+}
+
+pub const DEMO_LOGINS: &[DemoLogin] = &[
+    login(
+        "admin",
+        "系统管理员",
+        Role::Admin,
+        None,
+        None,
+        "内蒙古自治区 (all)",
+    ),
+    login(
+        "jy.official",
+        "九原区领导（示例）",
+        Role::Official,
+        Some("150207"),
+        None,
+        "九原区",
+    ),
+    login(
+        "ky.worker",
+        "开元社区工作者（示例）",
+        Role::CommunityWorker,
+        Some("150207.BYXL.KY"),
+        None,
+        "开元社区",
+    ),
+    login(
+        "ky.grid1",
+        "第一网格网格员（示例）",
+        Role::GridWorker,
+        Some("150207.BYXL.KY.G01"),
+        None,
+        "开元社区第一网格",
+    ),
+    login(
+        "unit.staff",
+        "组织部工作人员（示例）",
+        Role::UnitStaff,
+        None,
+        Some("JY-ZZB"),
+        "九原区委组织部",
+    ),
+    login(
+        "resident",
+        "开元社区居民（示例）",
+        Role::Resident,
+        Some("150207.BYXL.KY"),
+        None,
+        "—",
+    ),
+    login("rider", "外卖骑手（示例）", Role::Rider, None, None, "—"),
+    login(
+        "gate",
+        "开元社区骑手道闸（示例）",
+        Role::GateDevice,
+        Some("150207.BYXL.KY"),
+        None,
+        "—",
+    ),
 ];
 
 const WORLD: &str = include_str!("demo/world.toml");
@@ -361,70 +438,24 @@ async fn load(store: &Store, key: &PiiKey) -> Result<()> {
     // One login per role.
     let hash = lianxin_server::auth::hash_password(DEMO_PASSWORD)
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    let accounts: [(&str, &str, Role, Option<&str>, Option<&str>, Option<i64>); 8] = [
-        ("admin", "系统管理员", Role::Admin, None, None, None),
-        (
-            "jy.official",
-            "九原区领导（示例）",
-            Role::Official,
-            Some("150207"),
-            None,
-            official_ids.first().copied(),
-        ),
-        (
-            "ky.worker",
-            "开元社区工作者（示例）",
-            Role::CommunityWorker,
-            Some("150207.BYXL.KY"),
-            None,
-            Some(worker),
-        ),
-        (
-            "ky.grid1",
-            "第一网格网格员（示例）",
-            Role::GridWorker,
-            Some("150207.BYXL.KY.G01"),
-            None,
-            Some(grid),
-        ),
-        (
-            "unit.staff",
-            "组织部工作人员（示例）",
-            Role::UnitStaff,
-            None,
-            Some("JY-ZZB"),
-            None,
-        ),
-        (
-            "resident",
-            "开元社区居民（示例）",
-            Role::Resident,
-            Some("150207.BYXL.KY"),
-            None,
-            None,
-        ),
-        ("rider", "外卖骑手（示例）", Role::Rider, None, None, None),
-        (
-            "gate",
-            "开元社区骑手道闸（示例）",
-            Role::GateDevice,
-            Some("150207.BYXL.KY"),
-            None,
-            None,
-        ),
-    ];
-    for (username, name, role, place, org, person) in accounts {
+    for l in DEMO_LOGINS {
+        let person_id = match l.username {
+            "jy.official" => official_ids.first().copied(),
+            "ky.worker" => Some(worker),
+            "ky.grid1" => Some(grid),
+            _ => None,
+        };
         store
             .create_account(
                 &actor,
                 &NewAccount {
-                    username: username.into(),
-                    display_name: name.into(),
+                    username: l.username.into(),
+                    display_name: l.display_name.into(),
                     password_hash: hash.clone(),
-                    role,
-                    scope_place_code: place.map(Into::into),
-                    scope_org_code: org.map(Into::into),
-                    person_id: person,
+                    role: l.role,
+                    scope_place_code: l.scope_place.map(Into::into),
+                    scope_org_code: l.scope_org.map(Into::into),
+                    person_id,
                 },
             )
             .await?;

@@ -55,8 +55,13 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
             "Demo logins (password for all: {}):",
             crate::demo::DEMO_PASSWORD
         );
-        for (user, role, scope) in crate::demo::DEMO_LOGINS {
-            println!("  {user:<12} {role:<17} {scope}");
+        for l in crate::demo::DEMO_LOGINS {
+            println!(
+                "  {:<12} {:<17} {}",
+                l.username,
+                l.role.as_str(),
+                l.scope_label
+            );
         }
     }
     tracing::info!(%addr, engine = store.engine().as_str(), "listening");
