@@ -254,6 +254,25 @@ mod tests {
         assert_eq!(e.code, "malformed_json");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn form_decoding_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = form_pairs(&body);
+        }
+
+        #[test]
+        fn json_parsing_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = parse_json::<T>(&body);
+        }
+
+        #[test]
+        fn encoded_text_round_trips(text in "\\PC{0,40}") {
+            let encoded: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
+            let pairs = form_pairs(format!("k={encoded}").as_bytes());
+            proptest::prop_assert_eq!(&pairs[0].1, &text);
+        }
+    }
+
     #[test]
     fn form_decoding() {
         assert_eq!(

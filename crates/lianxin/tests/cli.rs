@@ -423,3 +423,52 @@ fn bad_configuration_is_a_clear_error() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
 }
+
+#[test]
+fn xlsx_imports_like_csv() {
+    let dir = Dir::new("xlsx");
+    ok(lianxin(&dir, &["migrate"]));
+    import_base_places(&dir);
+    let path = dir.0.join("orgs.xlsx");
+    let write = |rows: &[[&str; 5]]| {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                ws.write_string(r as u32, c as u16, *cell).unwrap();
+            }
+        }
+        wb.save(&path).unwrap();
+    };
+    write(&[
+        ["code", "name", "kind", "parent_code", "serves"],
+        ["JY-QW", "九原区委", "party_committee", "", "150207"],
+        [
+            "BYXL-DGW",
+            "白音席勒街道党工委",
+            "party_committee",
+            "JY-QW",
+            "150207.BYXL",
+        ],
+        ["BAD", "坏行", "branch", "NOPE", "150207"],
+    ]);
+    let out = lianxin(&dir, &["import", "orgs", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("row 4"), "{err}");
+    write(&[
+        ["code", "name", "kind", "parent_code", "serves"],
+        ["JY-QW", "九原区委", "party_committee", "", "150207"],
+        [
+            "BYXL-DGW",
+            "白音席勒街道党工委",
+            "party_committee",
+            "JY-QW",
+            "150207.BYXL",
+        ],
+        ["", "", "", "", ""],
+    ]);
+    assert!(
+        ok(lianxin(&dir, &["import", "orgs", path.to_str().unwrap()]))
+            .contains("imported 2 organisations")
+    );
+}

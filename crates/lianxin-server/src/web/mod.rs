@@ -92,6 +92,36 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     }
 }
 
+/// Whether cookies get the `Secure` flag: the site is configured as HTTPS, or a
+/// trusted reverse proxy says this request came over TLS.
+fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+    state.settings.secure_cookies
+        || (state.settings.trust_proxy
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                == Some("https"))
+}
+
+/// Adds a cookie with the platform's policy (see [`auth::set_cookie`]).
+fn add_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+    resp: &mut Response,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) {
+    if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(
+        name,
+        value,
+        max_age,
+        secure(state, headers),
+    )) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
 fn lang_of(headers: &HeaderMap) -> Lang {
     Lang::from_cookie(auth::cookie(headers, LANG_COOKIE).as_deref())
 }
@@ -299,14 +329,7 @@ fn render_login(
         context! { error, username, demo => state.settings.demo },
     );
     *resp.status_mut() = status;
-    if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(
-        PRELOGIN_COOKIE,
-        &pre,
-        Some(3600),
-        state.settings.secure_cookies,
-    )) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
+    add_cookie(state, headers, &mut resp, PRELOGIN_COOKIE, &pre, Some(3600));
     resp
 }
 
@@ -402,16 +425,16 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let mut resp = Redirect::to("/").into_response();
-    let secure = state.settings.secure_cookies;
     let max_age = state.settings.session_hours * 3600;
-    for c in [
-        auth::set_cookie(SESSION_COOKIE, &token, Some(max_age), secure),
-        auth::set_cookie(PRELOGIN_COOKIE, "", Some(0), secure),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
+    add_cookie(
+        &state,
+        &headers,
+        &mut resp,
+        SESSION_COOKIE,
+        &token,
+        Some(max_age),
+    );
+    add_cookie(&state, &headers, &mut resp, PRELOGIN_COOKIE, "", Some(0));
     resp
 }
 
@@ -438,14 +461,7 @@ async fn logout(State(state): State<AppState>, req: Request) -> Response {
         }
     }
     let mut resp = Redirect::to("/login").into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(
-        SESSION_COOKIE,
-        "",
-        Some(0),
-        state.settings.secure_cookies,
-    )) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
+    add_cookie(&state, &headers, &mut resp, SESSION_COOKIE, "", Some(0));
     resp
 }
 
@@ -457,6 +473,7 @@ struct LangQuery {
 
 async fn switch_lang(
     State(state): State<AppState>,
+    headers: HeaderMap,
     QueryParams(q): QueryParams<LangQuery>,
 ) -> Response {
     let lang = if q.to.as_deref() == Some("en") {
@@ -470,14 +487,14 @@ async fn switch_lang(
         .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
         .unwrap_or_else(|| "/".into());
     let mut resp = Redirect::to(&back).into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(
+    add_cookie(
+        &state,
+        &headers,
+        &mut resp,
         LANG_COOKIE,
         lang,
         Some(365 * 86400),
-        state.settings.secure_cookies,
-    )) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
+    );
     resp
 }
 

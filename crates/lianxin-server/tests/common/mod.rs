@@ -28,17 +28,18 @@ fn password_hash() -> &'static str {
 }
 
 pub async fn spawn_app(engine: Engine) -> App {
+    let settings = Settings {
+        max_body_bytes: 64 * 1024,
+        ..Settings::default()
+    };
+    spawn_app_with(engine, settings).await
+}
+
+pub async fn spawn_app_with(engine: Engine, settings: Settings) -> App {
     let store = TestStore::new(engine).await.unwrap();
     let key = PiiKey::from_master(&[9; 32]);
     seed(&store, &key).await;
-    let state = AppState::new(
-        store.store.clone(),
-        key.clone(),
-        Settings {
-            max_body_bytes: 64 * 1024,
-            ..Settings::default()
-        },
-    );
+    let state = AppState::new(store.store.clone(), key.clone(), settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
