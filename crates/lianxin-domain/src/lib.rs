@@ -11,9 +11,13 @@
 //! - [`relation`]: effective-dated relations (member of, holds post, assigned to).
 //! - [`role`]: account roles, permissions and data scopes.
 //! - [`draft`]: validated inputs for new registry records, shared by API and imports.
+//! - [`demand`]: the demand closed loop as a state machine (first-receiver responsibility).
 //! - [`audit`]: the hash chain that makes the audit trail tamper-evident.
+//! - [`calendar`]: the Asia/Shanghai working-day calendar and demand time limits.
 
 pub mod audit;
+pub mod calendar;
+pub mod demand;
 pub mod draft;
 pub mod error;
 pub mod ids;
