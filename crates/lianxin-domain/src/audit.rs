@@ -19,7 +19,8 @@ pub struct AuditEntry {
     pub seq: i64,
     /// RFC 3339 UTC timestamp with milliseconds.
     pub at: String,
-    /// Who: `account:12`, `token:3`, `system`, `import`.
+    /// Who: `account:12`, `token:3`, or `system:WHAT` (`system:demo`, `system:import`,
+    /// `system:cli`).
     pub actor: String,
     /// What was done: `create`, `update`, `end`, `delete`, `login` …
     pub action: String,

@@ -50,7 +50,6 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "the body is larger than the server accepts",
     ),
     ("unauthenticated", 401, "log in or send a valid API token"),
-    ("invalid_credentials", 401, "wrong username or password"),
     (
         "forbidden",
         403,
@@ -70,7 +69,6 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         422,
         "a field's value breaks a rule; `field` names it",
     ),
-    ("rate_limited", 429, "too many attempts; wait and try again"),
     ("internal", 500, "a bug: the details are in the server log"),
 ];
 

@@ -1,9 +1,9 @@
 //! Interface text in Chinese (first) and English.
 //!
 //! Pages look up every label here by key; the language comes from the `lx_lang`
-//! cookie (set by the switch in the header), defaulting to Chinese. Keeping both
-//! languages side by side in one table makes a missing translation a compile-time
-//! shape error rather than a blank on screen.
+//! cookie (set by the switch in the header), defaulting to Chinese. Both languages
+//! sit side by side in one row, so a text cannot exist in one language only; a unit
+//! test checks no row is blank, and the browser tests check the pages in both.
 
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! Request metrics in the Prometheus text format, and the access log.
 //!
 //! Counted per route template (`/api/v1/places/{id}`, never the concrete URL) and
-//! status class, so neither ids nor query strings — which could hold personal data —
+//! status, so neither ids nor query strings — which could hold personal data —
 //! reach the metrics or the log.
 
 use axum::extract::{MatchedPath, Request, State};

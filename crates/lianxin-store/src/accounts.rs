@@ -216,6 +216,40 @@ impl Store {
         Ok(())
     }
 
+    /// Disables or re-enables an account; disabling ends its sessions at once (its
+    /// API tokens stop working too, since they act as the account).
+    pub async fn set_disabled(&self, actor: &Actor, id: i64, disabled: bool) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let n = sqlx::query("UPDATE accounts SET disabled = $1 WHERE id = $2")
+            .bind(i64::from(disabled))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::not_found("account"));
+        }
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let action = if disabled { "disable" } else { "enable" };
+        audit::append(
+            &mut tx,
+            actor,
+            action,
+            "account",
+            &id.to_string(),
+            None::<&()>,
+            None::<&()>,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     // ----- sessions -----
 
     pub async fn create_session(

@@ -209,9 +209,12 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; FULL makes each commit
                 // durable before it returns; foreign keys are off by default in SQLite.
+                // Case-sensitive LIKE lets SQLite use the path indexes for the scope
+                // prefix (`path LIKE '/150000/150200/%'`) as a range, as PostgreSQL does.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                     PRAGMA case_sensitive_like = ON;",
                 )
                 .await?;
                 Ok(())

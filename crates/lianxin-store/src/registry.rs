@@ -110,10 +110,17 @@ const PERSON_COLUMNS: &str =
 const ORG_IN_SCOPE: &str =
     "(o.path LIKE $1 OR EXISTS (SELECT 1 FROM org_places op JOIN places sp ON sp.id = op.place_id \
      WHERE op.org_id = o.id AND sp.path LIKE $2))";
-/// People in scope: living in the place subtree or related to an org in the org subtree.
-const PERSON_IN_SCOPE: &str =
-    "(pl.path LIKE $2 OR EXISTS (SELECT 1 FROM relations sr JOIN orgs so ON so.id = sr.org_id \
-     WHERE sr.person_id = pe.id AND so.path LIKE $1))";
+/// People in scope: living in the place subtree, or currently related to an org in the
+/// org subtree (a relation that has ended no longer grants sight of the person). The
+/// day is a literal the server formats, never user input.
+fn person_in_scope() -> String {
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    format!(
+        "(pl.path LIKE $2 OR EXISTS (SELECT 1 FROM relations sr JOIN orgs so ON so.id = sr.org_id \
+         WHERE sr.person_id = pe.id AND so.path LIKE $1 AND sr.valid_from <= '{today}' \
+         AND (sr.valid_to IS NULL OR sr.valid_to > '{today}')))"
+    )
+}
 
 fn place_from_row(r: &AnyRow) -> Result<Place> {
     let level: String = r.try_get("level")?;
@@ -209,15 +216,21 @@ async fn org_by_code_in(conn: &mut AnyConnection, code: &str) -> Result<Option<O
     row.as_ref().map(org_from_row).transpose()
 }
 
-fn outside_scope(scope: &DataScope, path: &str, field: &str) -> Result<()> {
-    if scope.allows_place(path) {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(lianxin_domain::ValidationError::new(
+/// The place with `code`, if it exists inside `scope`. A place outside the scope is
+/// reported exactly like a missing one, so a write cannot probe which codes exist.
+async fn place_in_scope(
+    conn: &mut AnyConnection,
+    code: &str,
+    scope: &DataScope,
+    field: &str,
+) -> Result<Place> {
+    match place_by_code_in(conn, code).await? {
+        Some(p) if scope.allows_place(&p.path) => Ok(p),
+        _ => Err(StoreError::Invalid(lianxin_domain::ValidationError::new(
             field,
-            "out_of_scope",
-            "that place is outside your data scope",
-        )))
+            "unknown_place",
+            format!("no place has the code {code}"),
+        ))),
     }
 }
 
@@ -228,13 +241,14 @@ async fn insert_place(
     d: &PlaceDraft,
 ) -> Result<Place> {
     let parent = match &d.parent_code {
-        Some(pc) => Some(place_by_code_in(conn, pc.as_str()).await?.ok_or_else(|| {
-            StoreError::Invalid(lianxin_domain::ValidationError::new(
+        Some(pc) => Some(place_in_scope(conn, pc.as_str(), scope, "parent_code").await?),
+        None if scope.place_path.is_some() => {
+            return Err(StoreError::Invalid(lianxin_domain::ValidationError::new(
                 "parent_code",
-                "unknown_parent",
-                format!("no place has the code {pc}"),
-            ))
-        })?),
+                "out_of_scope",
+                "a scoped account can only add places below its own",
+            )))
+        }
         None => None,
     };
     let parent_code = parent
@@ -249,7 +263,6 @@ async fn insert_place(
             .map(|(p, c)| (c, p.level)),
     )?;
     let path = child_path(parent.as_ref().map(|p| p.path.as_str()), &d.code);
-    outside_scope(scope, &path, "parent_code")?;
     if place_by_code_in(conn, d.code.as_str()).await?.is_some() {
         return Err(StoreError::conflict(
             "code",
@@ -333,16 +346,7 @@ async fn insert_org(
     }
     let mut served = Vec::new();
     for code in &d.serves {
-        let place = place_by_code_in(conn, code.as_str())
-            .await?
-            .ok_or_else(|| {
-                StoreError::Invalid(lianxin_domain::ValidationError::new(
-                    "serves",
-                    "unknown_place",
-                    format!("no place has the code {code}"),
-                ))
-            })?;
-        outside_scope(scope, &place.path, "serves")?;
+        let place = place_in_scope(conn, code.as_str(), scope, "serves").await?;
         served.push(place);
     }
     // A scoped account may only create organisations it will be able to see.
@@ -421,16 +425,7 @@ async fn insert_person(
     scope: &DataScope,
     d: &PersonDraft,
 ) -> Result<i64> {
-    let place = place_by_code_in(conn, d.place_code.as_str())
-        .await?
-        .ok_or_else(|| {
-            StoreError::Invalid(lianxin_domain::ValidationError::new(
-                "place_code",
-                "unknown_place",
-                format!("no place has the code {}", d.place_code),
-            ))
-        })?;
-    outside_scope(scope, &place.path, "place_code")?;
+    let place = place_in_scope(conn, d.place_code.as_str(), scope, "place_code").await?;
     if let Some(h) = &d.id_card_hash {
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT id FROM people WHERE id_card_hash = $1")
@@ -770,9 +765,10 @@ impl Store {
 
     pub async fn person(&self, id: i64, scope: &DataScope) -> Result<Person> {
         let (org_like, place_like) = scope_patterns(scope);
+        let person_in_scope = person_in_scope();
         let row = sqlx::query(&format!(
             "SELECT {PERSON_COLUMNS} FROM people pe JOIN places pl ON pl.id = pe.place_id \
-             WHERE {PERSON_IN_SCOPE} AND pe.id = $3"
+             WHERE {person_in_scope} AND pe.id = $3"
         ))
         .bind(org_like)
         .bind(place_like)
@@ -793,9 +789,10 @@ impl Store {
         offset: i64,
     ) -> Result<Vec<Person>> {
         let (org_like, place_like) = scope_patterns(scope);
+        let person_in_scope = person_in_scope();
         let rows = sqlx::query(&format!(
             "SELECT {PERSON_COLUMNS} FROM people pe JOIN places pl ON pl.id = pe.place_id \
-             WHERE {PERSON_IN_SCOPE} AND (pe.name LIKE $3 OR pe.phone_hash = $4) ORDER BY pe.id LIMIT $5 OFFSET $6"
+             WHERE {person_in_scope} AND (pe.name LIKE $3 OR pe.phone_hash = $4) ORDER BY pe.id LIMIT $5 OFFSET $6"
         ))
         .bind(org_like)
         .bind(place_like)
@@ -806,18 +803,6 @@ impl Store {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(person_from_row).collect()
-    }
-
-    /// The sealed phone number of a person, for the rare screen that must show it.
-    /// The caller records the reveal on the audit trail.
-    pub async fn person_phone_sealed(&self, id: i64) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT phone_enc FROM people WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.reader)
-                .await?
-                .flatten(),
-        )
     }
 
     // ----- relations -----
@@ -832,24 +817,21 @@ impl Store {
         let person = self.person(person_id, scope).await?;
         let (org_id, place_id) = match &d.target {
             RelationEnd::Org(code) => {
-                let org = self.org_by_code(code).await?.ok_or_else(|| {
+                // Only organisations the caller can see, reported like missing ones.
+                let unknown = || {
                     StoreError::Invalid(lianxin_domain::ValidationError::new(
                         "org_code",
                         "unknown_org",
                         format!("no organisation has the code {code}"),
                     ))
-                })?;
+                };
+                let org = self.org_by_code(code).await?.ok_or_else(unknown)?;
+                self.org(org.id, scope).await.map_err(|_| unknown())?;
                 (Some(org.id), None)
             }
             RelationEnd::Place(code) => {
-                let place = self.place_by_code(code.as_str()).await?.ok_or_else(|| {
-                    StoreError::Invalid(lianxin_domain::ValidationError::new(
-                        "place_code",
-                        "unknown_place",
-                        format!("no place has the code {code}"),
-                    ))
-                })?;
-                outside_scope(scope, &place.path, "place_code")?;
+                let mut conn = self.reader.acquire().await?;
+                let place = place_in_scope(&mut conn, code.as_str(), scope, "place_code").await?;
                 (None, Some(place.id))
             }
         };
@@ -995,6 +977,7 @@ impl Store {
 
     pub async fn registry_stats(&self, scope: &DataScope) -> Result<RegistryStats> {
         let (org_like, place_like) = scope_patterns(scope);
+        let person_in_scope = person_in_scope();
         let mut stats = RegistryStats::default();
         let rows = sqlx::query(
             "SELECT level, COUNT(*) AS n FROM places p WHERE p.path LIKE $1 GROUP BY level",
@@ -1016,7 +999,7 @@ impl Store {
                 .await?;
         let row = sqlx::query(&format!(
             "SELECT COUNT(*) AS n, COUNT(CASE WHEN pe.party_member = 1 THEN 1 END) AS members FROM people pe \
-             JOIN places pl ON pl.id = pe.place_id WHERE {PERSON_IN_SCOPE}"
+             JOIN places pl ON pl.id = pe.place_id WHERE {person_in_scope}"
         ))
         .bind(&org_like)
         .bind(&place_like)
@@ -1026,7 +1009,7 @@ impl Store {
         stats.party_members = row.try_get("members")?;
         let rows = sqlx::query(&format!(
             "SELECT pe.region AS code, c.name AS name, COUNT(*) AS n FROM people pe JOIN places pl ON pl.id = pe.place_id \
-             LEFT JOIN places c ON c.code = pe.region WHERE {PERSON_IN_SCOPE} GROUP BY pe.region, c.name ORDER BY pe.region"
+             LEFT JOIN places c ON c.code = pe.region WHERE {person_in_scope} GROUP BY pe.region, c.name ORDER BY pe.region"
         ))
         .bind(&org_like)
         .bind(&place_like)
@@ -1047,9 +1030,10 @@ impl Store {
 }
 
 /// Makes user text safe inside a LIKE pattern.
-/// Both engines treat `\` as the escape character only with an ESCAPE clause, so
-/// instead the wildcards are removed (a search for "50%" looks for "50"), and so
-/// are control characters, which PostgreSQL refuses in text (NUL) and no name holds.
+/// The two engines disagree on LIKE's escape character (PostgreSQL uses `\` by
+/// default, SQLite none without an ESCAPE clause), so instead of escaping, the
+/// wildcards are removed (a search for "50%" looks for "50"), and so are control
+/// characters, which PostgreSQL refuses in text (NUL) and no name holds.
 fn like_escape(q: &str) -> String {
     q.trim()
         .chars()

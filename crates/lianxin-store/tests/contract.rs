@@ -35,6 +35,7 @@ mod run {
         audit_chain_catches_tampering,
         accounts_sessions_and_tokens,
         concurrent_writes_keep_one_audit_chain,
+        relations_respect_scope_and_time,
     );
 }
 
@@ -167,8 +168,9 @@ async fn place_tree_and_rules(store: &Store, _: Engine) {
         )
         .await
         .unwrap_err();
+    // Reported exactly like a missing place, so scoped writers cannot probe codes.
     assert!(
-        matches!(outside, StoreError::Invalid(ref v) if v.code == "out_of_scope"),
+        matches!(outside, StoreError::Invalid(ref v) if v.code == "unknown_place" && v.field == "parent_code"),
         "{outside:?}"
     );
     let found = store.search_places("开元", &all, 10).await.unwrap();
@@ -304,7 +306,13 @@ async fn people_keep_personal_data_protected(store: &Store, _: Engine) {
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
-    let sealed = store.person_phone_sealed(p.id).await.unwrap().unwrap();
+    let pool = sqlx::AnyPool::connect(&tamper_url(store)).await.unwrap();
+    let sealed: String = sqlx::query_scalar("SELECT phone_enc FROM people WHERE id = $1")
+        .bind(p.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
     assert_eq!(key.decrypt(&sealed).unwrap(), "13912345678");
     // Nothing in the audit trail carries the raw number.
     for e in store.audit_entries(0, 1000).await.unwrap() {
@@ -320,6 +328,30 @@ async fn people_keep_personal_data_protected(store: &Store, _: Engine) {
         store.person(p.id, &scope_of(&hy.path)).await,
         Err(StoreError::NotFound { .. })
     ));
+    // Nor can a worker scoped elsewhere register someone there: the place is
+    // reported as unknown, exactly like a missing one.
+    let ky = store
+        .place_by_code("150207.BYXL.KY")
+        .await
+        .unwrap()
+        .unwrap();
+    let elsewhere = PersonDraft::parse(
+        &RawPerson {
+            name: "越界".into(),
+            place_code: "150207.BYXL.HY".into(),
+            ..Default::default()
+        },
+        &key,
+    )
+    .unwrap();
+    let err = store
+        .create_person(&admin(), &scope_of(&ky.path), &elsewhere)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(ref v) if v.code == "unknown_place"),
+        "{err:?}"
+    );
     assert!(store
         .search_people("测试", None, &scope_of(&hy.path), 10, 0)
         .await
@@ -626,4 +658,108 @@ async fn sqlite_backup_is_a_consistent_copy() {
         copy.audit_verify().await.unwrap(),
         Verification::Intact { entries: 7 }
     );
+}
+
+async fn relations_respect_scope_and_time(store: &Store, _: Engine) {
+    seed_places(store).await;
+    let all = DataScope::everything();
+    let key = PiiKey::from_master(&[3; 32]);
+    for (code, serves) in [("KY-DW", "150207.BYXL.KY"), ("HY-DW", "150207.BYXL.HY")] {
+        let d = OrgDraft::parse(&RawOrg {
+            code: code.into(),
+            name: code.into(),
+            kind: "party_committee".into(),
+            parent_code: None,
+            serves: vec![serves.into()],
+        })
+        .unwrap();
+        store.create_org(&admin(), &all, &d).await.unwrap();
+    }
+    // Someone living in Chifeng, a member of 开元社区's committee for a while.
+    let person = store
+        .create_person(
+            &admin(),
+            &all,
+            &PersonDraft::parse(
+                &RawPerson {
+                    name: "流动党员".into(),
+                    place_code: "150400".into(),
+                    ..Default::default()
+                },
+                &key,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let member = |org: &str, to: Option<&str>| {
+        RelationDraft::parse(&RawRelation {
+            kind: "member_of".into(),
+            org_code: Some(org.into()),
+            valid_from: "2020-01-01".into(),
+            valid_to: to.map(Into::into),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let ky = store.org_by_code("KY-DW").await.unwrap().unwrap();
+    let org_scope = DataScope {
+        place_path: None,
+        org_path: Some(ky.path.clone()),
+    };
+    // A relation to an organisation outside the caller's scope is refused as unknown.
+    let ky_place = store
+        .place_by_code("150207.BYXL.KY")
+        .await
+        .unwrap()
+        .unwrap();
+    let place_scope = scope_of(&ky_place.path);
+    let local = store
+        .create_person(
+            &admin(),
+            &all,
+            &PersonDraft::parse(
+                &RawPerson {
+                    name: "本地".into(),
+                    place_code: "150207.BYXL.KY".into(),
+                    ..Default::default()
+                },
+                &key,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let err = store
+        .create_relation(&admin(), &place_scope, local.id, &member("HY-DW", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(ref v) if v.code == "unknown_org"),
+        "{err:?}"
+    );
+    store
+        .create_relation(&admin(), &place_scope, local.id, &member("KY-DW", None))
+        .await
+        .unwrap();
+    // A current membership makes the person visible to the org-scoped account; an
+    // ended one does not.
+    let rel = store
+        .create_relation(&admin(), &all, person.id, &member("KY-DW", None))
+        .await
+        .unwrap();
+    assert!(store.person(person.id, &org_scope).await.is_ok());
+    store
+        .end_relation(
+            &admin(),
+            &all,
+            rel.id,
+            parse_day("d", "2024-01-01").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.person(person.id, &org_scope).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }

@@ -182,7 +182,7 @@ impl Config {
             mask_url_password(&self.database_url),
             self.data_dir.display(),
             if self.secret_key.is_some() { "******** (set)" } else { "(from file)" },
-            self.key_file().display(),
+            if self.secret_key.is_some() { "(not used)".to_string() } else { self.key_file().display().to_string() },
             self.public_url.as_deref().unwrap_or("(none)"),
             self.trust_proxy,
             self.session_hours,

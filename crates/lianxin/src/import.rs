@@ -153,7 +153,7 @@ fn columns(kind: Kind, t: &Table) -> Result<HashMap<String, usize>> {
 }
 
 /// Parses every row into drafts; the first failure names its row and field.
-pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Drafts> {
+pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Parsed> {
     let cols = columns(kind, t)?;
     let get = |row: &[String], name: &str| -> String {
         cols.get(name)
@@ -170,6 +170,7 @@ pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Drafts> {
             })
             .transpose()
     };
+    let mut rows = Vec::new();
     let mut drafts = match kind {
         Kind::Places => Drafts::Places(Vec::new()),
         Kind::Orgs => Drafts::Orgs(Vec::new()),
@@ -180,6 +181,7 @@ pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Drafts> {
         if row.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
+        rows.push(n);
         let bad =
             |e: lianxin_domain::ValidationError| anyhow!("row {n}: {}: {}", e.field, e.message);
         match &mut drafts {
@@ -232,7 +234,14 @@ pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Drafts> {
             }
         }
     }
-    Ok(drafts)
+    Ok(Parsed { drafts, rows })
+}
+
+/// The drafts of a file and, for each, its row in the file (blank rows are skipped,
+/// so positions and row numbers differ).
+pub struct Parsed {
+    pub drafts: Drafts,
+    pub rows: Vec<usize>,
 }
 
 pub enum Drafts {
@@ -251,9 +260,20 @@ impl Drafts {
     }
 }
 
-pub async fn run(store: &Store, key: &PiiKey, kind: Kind, path: &Path) -> Result<usize> {
+/// `key` protects personal data and is needed only for people files.
+pub async fn run(
+    store: &Store,
+    key: impl FnOnce() -> Result<PiiKey>,
+    kind: Kind,
+    path: &Path,
+) -> Result<usize> {
     let table = read_table(path)?;
-    let drafts = parse_rows(kind, &table, key)?;
+    let key = match kind {
+        Kind::People => key()?,
+        // Places and organisations hold no personal data.
+        Kind::Places | Kind::Orgs => PiiKey::from_master(&[0; 32]),
+    };
+    let Parsed { drafts, rows } = parse_rows(kind, &table, &key)?;
     let bar = ProgressBar::new(drafts.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
@@ -269,7 +289,16 @@ pub async fn run(store: &Store, key: &PiiKey, kind: Kind, path: &Path) -> Result
         Drafts::People(v) => store.import_people(&actor, v, tick).await,
     };
     bar.finish_and_clear();
-    result.map_err(|e| anyhow!("row {}: {}; nothing was imported", e.row, e.error))
+    // The store numbers rows by position (header = 1); map back to the file's rows.
+    result.map_err(|e| {
+        let row = e
+            .row
+            .checked_sub(2)
+            .and_then(|i| rows.get(i))
+            .copied()
+            .unwrap_or(e.row);
+        anyhow!("row {row}: {}; nothing was imported", e.error)
+    })
 }
 
 #[cfg(test)]

@@ -100,6 +100,14 @@ enum AdminCommand {
         #[arg(long)]
         expires_at: Option<String>,
     },
+    /// Set a new password (from LIANXIN_NEW_PASSWORD or stdin); ends the account's sessions.
+    SetPassword { username: String },
+    /// Disable an account: it can no longer log in, and its sessions and tokens stop working.
+    DisableUser { username: String },
+    /// Re-enable a disabled account.
+    EnableUser { username: String },
+    /// Revoke an API token by its id.
+    RevokeToken { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -189,8 +197,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Import { kind, file } => {
             let config = Config::load(cli.config.as_deref(), env, &flags)?;
             let store = Store::open(&config.database_url).await?;
-            let key = secret_key(&config)?;
-            let n = import::run(&store, &key, kind, &file).await?;
+            let n = import::run(&store, || secret_key(&config, false), kind, &file).await?;
             println!("imported {n} {} from {}", kind.noun(), file.display());
         }
         Command::Backup { file } => {
@@ -220,7 +227,37 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
 
 async fn admin(store: &Store, command: AdminCommand) -> Result<()> {
     let actor = Actor::system("cli");
+    let account_id = |username: String| async move {
+        store
+            .account_by_username(&username)
+            .await?
+            .map(|(a, _)| a.id)
+            .with_context(|| format!("no account named {username}"))
+    };
     match command {
+        AdminCommand::SetPassword { username } => {
+            let hash = new_password_hash()?;
+            store
+                .set_password(&actor, account_id(username.clone()).await?, &hash)
+                .await?;
+            println!("password of {username} changed; its sessions have ended");
+        }
+        AdminCommand::DisableUser { username } => {
+            store
+                .set_disabled(&actor, account_id(username.clone()).await?, true)
+                .await?;
+            println!("{username} is disabled");
+        }
+        AdminCommand::EnableUser { username } => {
+            store
+                .set_disabled(&actor, account_id(username.clone()).await?, false)
+                .await?;
+            println!("{username} is enabled");
+        }
+        AdminCommand::RevokeToken { id } => {
+            let t = store.revoke_api_token(&actor, id).await?;
+            println!("token {} ({}) revoked", t.id, t.name);
+        }
         AdminCommand::CreateUser {
             username,
             role,
@@ -228,19 +265,7 @@ async fn admin(store: &Store, command: AdminCommand) -> Result<()> {
             scope_place,
             scope_org,
         } => {
-            let password = match std::env::var("LIANXIN_NEW_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    eprintln!("password (read from stdin):");
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
-            lianxin_server::auth::check_new_password(&password)
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            let hash = lianxin_server::auth::hash_password(&password)
-                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let hash = new_password_hash()?;
             let account = store
                 .create_account(
                     &actor,
@@ -295,9 +320,26 @@ async fn admin(store: &Store, command: AdminCommand) -> Result<()> {
     Ok(())
 }
 
-/// The master key for personal data: from the configuration, or from the key file,
-/// which is created (readable by the owner only) on first use.
-pub fn secret_key(config: &Config) -> Result<PiiKey> {
+/// Reads a new password from LIANXIN_NEW_PASSWORD or stdin, checks it, hashes it.
+fn new_password_hash() -> Result<String> {
+    let password = match std::env::var("LIANXIN_NEW_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            eprintln!("password (read from stdin):");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    lianxin_server::auth::check_new_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+    lianxin_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))
+}
+
+/// The master key for personal data: from the configuration, or from the key file.
+/// Only the server creates the file (readable by the owner only), on its first start
+/// on SQLite; other commands refuse to run without the key the server uses, because
+/// data protected under a fresh key could never be read by that server.
+pub fn secret_key(config: &Config, create: bool) -> Result<PiiKey> {
     if let Some(hex) = &config.secret_key {
         return PiiKey::from_hex(hex).context("secret_key");
     }
@@ -306,6 +348,12 @@ pub fn secret_key(config: &Config) -> Result<PiiKey> {
         let hex = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         return PiiKey::from_hex(&hex).with_context(|| format!("the key in {}", path.display()));
+    }
+    if !create {
+        bail!(
+            "no secret key at {}: set LIANXIN_SECRET_KEY or secret_key_file to the key the server uses",
+            path.display()
+        );
     }
     if !config.database_url.starts_with("sqlite:") {
         bail!(

@@ -30,7 +30,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     let store = Store::open(&config.database_url)
         .await
         .context("opening the database")?;
-    let key = crate::secret_key(&config)?;
+    let key = crate::secret_key(&config, true)?;
     if demo {
         crate::demo::ensure_loaded(&store, &key).await?;
     }

@@ -472,3 +472,64 @@ fn xlsx_imports_like_csv() {
             .contains("imported 2 organisations")
     );
 }
+
+#[test]
+fn import_rows_are_numbered_as_in_the_file_and_need_the_servers_key() {
+    let dir = Dir::new("rows");
+    ok(lianxin(&dir, &["migrate"]));
+    import_base_places(&dir);
+    // Blank rows 2 and 3 are skipped; the unknown parent is on row 5.
+    let csv = dir.0.join("places.csv");
+    std::fs::write(&csv, "code,name,level,parent_code\n,,,\n,,,\n150207.SH,沙河街道,town,150207\n150207.X.Y,坏,village,150207.X\n").unwrap();
+    let out = lianxin(&dir, &["import", "places", csv.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("row 5:"), "{err}");
+    // Without the server's key, people cannot be imported (and no new key is made).
+    let people = dir.0.join("people.csv");
+    std::fs::write(&people, "name,place_code\n张三,150207\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["import", "people", people.to_str().unwrap()])
+        .env("LIANXIN_DATABASE_URL", dir.db())
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no secret key"));
+    assert!(!dir.0.join("data/secret.key").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_manage_accounts_and_tokens() {
+    let dir = Dir::new("admin");
+    let token = setup_admin(&dir);
+    let server = start_server(&dir, free_port());
+    let client = reqwest::Client::new();
+    let get = || {
+        client
+            .get(format!("{}/api/v1/me", server.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 200);
+    ok(lianxin(&dir, &["admin", "disable-user", "ops"]));
+    assert_eq!(
+        get().await.unwrap().status(),
+        401,
+        "a disabled account's tokens stop working"
+    );
+    ok(lianxin(&dir, &["admin", "enable-user", "ops"]));
+    assert_eq!(get().await.unwrap().status(), 200);
+    ok(lianxin(&dir, &["admin", "set-password", "ops"]));
+    ok(lianxin(&dir, &["admin", "revoke-token", "1"]));
+    assert_eq!(get().await.unwrap().status(), 401);
+    assert!(
+        !lianxin(&dir, &["admin", "revoke-token", "1"])
+            .status
+            .success(),
+        "already revoked"
+    );
+    assert!(!lianxin(&dir, &["admin", "disable-user", "nobody"])
+        .status
+        .success());
+    stop_gracefully(server);
+}

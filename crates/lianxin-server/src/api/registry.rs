@@ -46,8 +46,9 @@ pub async fn list_places(
 ) -> ApiResult<Json<Value>> {
     c.require(Permission::ReadRegistry)?;
     let scope = &c.account.scope;
+    // Validated even when unused (a tree level is never paged), so a bad value is an error.
+    let limit = parse_limit(q.limit.as_deref(), 50, 500)?;
     if let Some(text) = q.q.as_deref().filter(|s| !s.trim().is_empty()) {
-        let limit = parse_limit(q.limit.as_deref(), 50, 500)?;
         return Ok(Json(
             json!({ "places": state.store.search_places(text, scope, limit).await? }),
         ));
