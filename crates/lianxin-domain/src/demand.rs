@@ -288,7 +288,8 @@ impl LoopState {
             }
             Command::Assign { unit, deadline } => {
                 need(is_owner, "the accountable unit")?;
-                if self.status != Assessed {
+                // While a transfer is proposed the work waits for the other unit's answer.
+                if self.status != Assessed || self.transfer_to.is_some() {
                     return Err(wrong());
                 }
                 next.status = Assigned;
@@ -640,6 +641,9 @@ mod tests {
     }
 
     proptest! {
+        // Deep states are rare in random walks; many cases keep them covered.
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
         /// No reachable state leaves a demand without an owner, a deadline that was
         /// in the future when it was set, or a handler while one is needed.
         #[test]

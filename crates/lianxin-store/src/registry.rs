@@ -504,22 +504,19 @@ impl Store {
         scope: &DataScope,
         d: &PlaceDraft,
     ) -> Result<Place> {
-        {
-            let mut tx = self.writer.begin().await?;
-            let out = insert_place(&mut tx, actor, scope, d).await?;
-            tx.commit().await?;
-            Ok(out)
-        }
+        let mut tx = self.writer.begin().await?;
+        let out = insert_place(&mut tx, actor, scope, d).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     pub async fn import_places(
         &self,
         actor: &Actor,
         drafts: &[PlaceDraft],
-        progress: impl FnMut(usize),
+        mut progress: impl FnMut(usize),
     ) -> Result<usize, ImportError> {
         let scope = DataScope::everything();
-        let mut progress = progress;
         import_rows!(self, drafts, progress, |c, d| insert_place(
             c, actor, &scope, d
         ))
@@ -614,53 +611,46 @@ impl Store {
         let before = self.place(id, scope).await?;
         let name = lianxin_domain::place::parse_name(name)?;
         let mut tx = self.writer.begin().await?;
-        let out = {
-            let c: &mut AnyConnection = &mut tx;
-            sqlx::query("UPDATE places SET name = $1, updated_at = $2 WHERE id = $3")
-                .bind(&name)
-                .bind(now_text())
-                .bind(id)
-                .execute(&mut *c)
-                .await?;
-            let after = Place {
-                name,
-                ..before.clone()
-            };
-            audit::append(
-                c,
-                actor,
-                "update",
-                "place",
-                &id.to_string(),
-                Some(&before),
-                Some(&after),
-            )
+        sqlx::query("UPDATE places SET name = $1, updated_at = $2 WHERE id = $3")
+            .bind(&name)
+            .bind(now_text())
+            .bind(id)
+            .execute(&mut *tx)
             .await?;
-            after
+        let after = Place {
+            name,
+            ..before.clone()
         };
+        audit::append(
+            &mut tx,
+            actor,
+            "update",
+            "place",
+            &id.to_string(),
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(out)
+        Ok(after)
     }
 
     // ----- organisations -----
 
     pub async fn create_org(&self, actor: &Actor, scope: &DataScope, d: &OrgDraft) -> Result<Org> {
-        {
-            let mut tx = self.writer.begin().await?;
-            let out = insert_org(&mut tx, actor, scope, d).await?;
-            tx.commit().await?;
-            Ok(out)
-        }
+        let mut tx = self.writer.begin().await?;
+        let out = insert_org(&mut tx, actor, scope, d).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     pub async fn import_orgs(
         &self,
         actor: &Actor,
         drafts: &[OrgDraft],
-        progress: impl FnMut(usize),
+        mut progress: impl FnMut(usize),
     ) -> Result<usize, ImportError> {
         let scope = DataScope::everything();
-        let mut progress = progress;
         import_rows!(self, drafts, progress, |c, d| insert_org(
             c, actor, &scope, d
         ))
@@ -741,12 +731,9 @@ impl Store {
         scope: &DataScope,
         d: &PersonDraft,
     ) -> Result<Person> {
-        let id = {
-            let mut tx = self.writer.begin().await?;
-            let out = insert_person(&mut tx, actor, scope, d).await?;
-            tx.commit().await?;
-            out
-        };
+        let mut tx = self.writer.begin().await?;
+        let id = insert_person(&mut tx, actor, scope, d).await?;
+        tx.commit().await?;
         self.person(id, &DataScope::everything()).await
     }
 
@@ -754,10 +741,9 @@ impl Store {
         &self,
         actor: &Actor,
         drafts: &[PersonDraft],
-        progress: impl FnMut(usize),
+        mut progress: impl FnMut(usize),
     ) -> Result<usize, ImportError> {
         let scope = DataScope::everything();
-        let mut progress = progress;
         import_rows!(self, drafts, progress, |c, d| insert_person(
             c, actor, &scope, d
         ))
@@ -836,9 +822,7 @@ impl Store {
             }
         };
         let mut tx = self.writer.begin().await?;
-        let id = {
-            let c: &mut AnyConnection = &mut tx;
-            let id: i64 = sqlx::query_scalar(
+        let id: i64 = sqlx::query_scalar(
                         "INSERT INTO relations (person_id, kind, org_id, place_id, post, valid_from, valid_to, region, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                     )
@@ -851,23 +835,21 @@ impl Store {
                     .bind(d.validity.to.map(|t| t.to_string()))
                     .bind(&person.region)
                     .bind(now_text())
-                    .fetch_one(&mut *c)
+                    .fetch_one(&mut *tx)
                     .await?;
-            audit::append(
-                c,
-                actor,
-                "create",
-                "relation",
-                &id.to_string(),
-                None::<&()>,
-                Some(&serde_json::json!({
-                    "person_id": person.id, "kind": d.kind, "org_id": org_id, "place_id": place_id,
-                    "post": d.post, "valid_from": d.validity.from, "valid_to": d.validity.to,
-                })),
-            )
-            .await?;
-            id
-        };
+        audit::append(
+            &mut tx,
+            actor,
+            "create",
+            "relation",
+            &id.to_string(),
+            None::<&()>,
+            Some(&serde_json::json!({
+                "person_id": person.id, "kind": d.kind, "org_id": org_id, "place_id": place_id,
+                "post": d.post, "valid_from": d.validity.from, "valid_to": d.validity.to,
+            })),
+        )
+        .await?;
         tx.commit().await?;
         self.relation(id).await
     }
@@ -900,41 +882,36 @@ impl Store {
         }
         .end_on(on)?;
         let mut tx = self.writer.begin().await?;
-        let out = {
-            let c: &mut AnyConnection = &mut tx;
-            let changed = sqlx::query(
-                "UPDATE relations SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL",
-            )
-            .bind(on.to_string())
-            .bind(id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected();
-            if changed != 1 {
-                tx.rollback().await?;
-                return Err(StoreError::conflict(
-                    "valid_to",
-                    "this relation has already ended",
-                ));
-            }
-            let after = Relation {
-                valid_to: validity.to,
-                ..before.clone()
-            };
-            audit::append(
-                c,
-                actor,
-                "end",
-                "relation",
-                &id.to_string(),
-                Some(&before),
-                Some(&after),
-            )
-            .await?;
-            after
+        let changed =
+            sqlx::query("UPDATE relations SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL")
+                .bind(on.to_string())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if changed != 1 {
+            tx.rollback().await?;
+            return Err(StoreError::conflict(
+                "valid_to",
+                "this relation has already ended",
+            ));
+        }
+        let after = Relation {
+            valid_to: validity.to,
+            ..before.clone()
         };
+        audit::append(
+            &mut tx,
+            actor,
+            "end",
+            "relation",
+            &id.to_string(),
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(out)
+        Ok(after)
     }
 
     pub async fn relations_of_person(&self, person_id: i64) -> Result<Vec<Relation>> {
