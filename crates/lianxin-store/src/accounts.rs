@@ -128,35 +128,40 @@ impl Store {
         if self.account_by_username(&username).await?.is_some() {
             return Err(StoreError::conflict("username", "that username is taken"));
         }
-        let mut tx = self.writer.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO accounts (username, display_name, password_hash, role, scope_place_id, scope_org_id, person_id, \
-             disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
-        )
-        .bind(&username)
-        .bind(a.display_name.trim())
-        .bind(&a.password_hash)
-        .bind(a.role.as_str())
-        .bind(place_id)
-        .bind(org_id)
-        .bind(a.person_id)
-        .bind(now_text())
-        .fetch_one(&mut *tx)
-        .await?;
-        audit::append(
-            &mut tx,
-            actor,
-            "create",
-            "account",
-            &id.to_string(),
-            None::<&()>,
-            Some(&serde_json::json!({
-                "username": username, "role": a.role, "scope_place": a.scope_place_code,
-                "scope_org": a.scope_org_code,
-            })),
-        )
-        .await?;
-        tx.commit().await?;
+        let (actor, a, username) = (actor.clone(), a.clone(), username.clone());
+        let id: i64 = self.write(move |tx| {
+                Box::pin(async move {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO accounts (username, display_name, password_hash, role, scope_place_id, scope_org_id, person_id, \
+                     disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
+                )
+                .bind(&username)
+                .bind(a.display_name.trim())
+                .bind(&a.password_hash)
+                .bind(a.role.as_str())
+                .bind(place_id)
+                .bind(org_id)
+                .bind(a.person_id)
+                .bind(now_text())
+                .fetch_one(&mut *tx)
+                .await?;
+                audit::append(
+                    tx,
+                    &actor,
+                    "create",
+                    "account",
+                    &id.to_string(),
+                    None::<&()>,
+                    Some(&serde_json::json!({
+                        "username": username, "role": a.role, "scope_place": a.scope_place_code,
+                        "scope_org": a.scope_org_code,
+                    })),
+                )
+                .await?;
+                Ok(id)
+                })
+            })
+            .await?;
         self.account(id).await
     }
 
@@ -187,66 +192,76 @@ impl Store {
     }
 
     pub async fn set_password(&self, actor: &Actor, id: i64, password_hash: &str) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        let n = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::not_found("account"));
-        }
-        // Changing a password ends every session of the account.
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        audit::append(
-            &mut tx,
-            actor,
-            "set_password",
-            "account",
-            &id.to_string(),
-            None::<&()>,
-            None::<&()>,
-        )
+        let (actor, password_hash) = (actor.clone(), password_hash.to_string());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let n = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+                    .bind(&password_hash)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::not_found("account"));
+                }
+                // Changing a password ends every session of the account.
+                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                audit::append(
+                    tx,
+                    &actor,
+                    "set_password",
+                    "account",
+                    &id.to_string(),
+                    None::<&()>,
+                    None::<&()>,
+                )
+                .await?;
+                Ok(())
+            })
+        })
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     /// Disables or re-enables an account; disabling ends its sessions at once (its
     /// API tokens stop working too, since they act as the account).
     pub async fn set_disabled(&self, actor: &Actor, id: i64, disabled: bool) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        let n = sqlx::query("UPDATE accounts SET disabled = $1 WHERE id = $2")
-            .bind(i64::from(disabled))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::not_found("account"));
-        }
-        if disabled {
-            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
+        let actor = actor.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let n = sqlx::query("UPDATE accounts SET disabled = $1 WHERE id = $2")
+                    .bind(i64::from(disabled))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::not_found("account"));
+                }
+                if disabled {
+                    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let action = if disabled { "disable" } else { "enable" };
+                audit::append(
+                    tx,
+                    &actor,
+                    action,
+                    "account",
+                    &id.to_string(),
+                    None::<&()>,
+                    None::<&()>,
+                )
                 .await?;
-        }
-        let action = if disabled { "disable" } else { "enable" };
-        audit::append(
-            &mut tx,
-            actor,
-            action,
-            "account",
-            &id.to_string(),
-            None::<&()>,
-            None::<&()>,
-        )
+                Ok(())
+            })
+        })
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -258,25 +273,30 @@ impl Store {
         token_hash: &str,
         expires_at: &str,
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(token_hash)
-            .bind(account_id)
-            .bind(now_text())
-            .bind(expires_at)
-            .execute(&mut *tx)
+        let (token_hash, expires_at) = (token_hash.to_string(), expires_at.to_string());
+        self.write(move |tx| {
+                Box::pin(async move {
+                sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&token_hash)
+                    .bind(account_id)
+                    .bind(now_text())
+                    .bind(&expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                audit::append(
+                    tx,
+                    &Actor::account(account_id),
+                    "login",
+                    "account",
+                    &account_id.to_string(),
+                    None::<&()>,
+                    None::<&()>,
+                )
+                .await?;
+                Ok(())
+                })
+            })
             .await?;
-        audit::append(
-            &mut tx,
-            &Actor::account(account_id),
-            "login",
-            "account",
-            &account_id.to_string(),
-            None::<&()>,
-            None::<&()>,
-        )
-        .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -326,30 +346,41 @@ impl Store {
         expires_at: Option<&str>,
     ) -> Result<ApiToken> {
         self.account(account_id).await?;
-        let mut tx = self.writer.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (account_id, name, token_hash, scopes, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(account_id)
-        .bind(name.trim())
-        .bind(token_hash)
-        .bind(scopes.join(" "))
-        .bind(now_text())
-        .bind(expires_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        audit::append(
-            &mut tx,
-            actor,
-            "create",
-            "api_token",
-            &id.to_string(),
-            None::<&()>,
-            Some(&serde_json::json!({ "account_id": account_id, "name": name, "scopes": scopes })),
-        )
-        .await?;
-        tx.commit().await?;
+        let (actor, name, token_hash, scopes, expires_at) = (
+            actor.clone(),
+            name.to_string(),
+            token_hash.to_string(),
+            scopes.to_vec(),
+            expires_at.map(str::to_string),
+        );
+        let id: i64 = self.write(move |tx| {
+                Box::pin(async move {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO api_tokens (account_id, name, token_hash, scopes, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(account_id)
+                .bind(name.trim())
+                .bind(&token_hash)
+                .bind(scopes.join(" "))
+                .bind(now_text())
+                .bind(&expires_at)
+                .fetch_one(&mut *tx)
+                .await?;
+                audit::append(
+                    tx,
+                    &actor,
+                    "create",
+                    "api_token",
+                    &id.to_string(),
+                    None::<&()>,
+                    Some(&serde_json::json!({ "account_id": account_id, "name": name, "scopes": scopes })),
+                )
+                .await?;
+                Ok(id)
+                })
+            })
+            .await?;
         self.api_token(id).await
     }
 
@@ -396,31 +427,35 @@ impl Store {
     }
 
     pub async fn revoke_api_token(&self, actor: &Actor, id: i64) -> Result<ApiToken> {
-        let mut tx = self.writer.begin().await?;
-        let n = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now_text())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            tx.rollback().await?;
-            self.api_token(id).await?;
-            return Err(StoreError::conflict("id", "the token is already revoked"));
-        }
-        audit::append(
-            &mut tx,
-            actor,
-            "revoke",
-            "api_token",
-            &id.to_string(),
-            None::<&()>,
-            None::<&()>,
-        )
+        self.api_token(id).await?;
+        let actor = actor.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let n = sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now_text())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::conflict("id", "the token is already revoked"));
+                }
+                audit::append(
+                    tx,
+                    &actor,
+                    "revoke",
+                    "api_token",
+                    &id.to_string(),
+                    None::<&()>,
+                    None::<&()>,
+                )
+                .await?;
+                Ok(())
+            })
+        })
         .await?;
-        tx.commit().await?;
         self.api_token(id).await
     }
 }

@@ -18,6 +18,9 @@ pub enum StoreError {
     Config(String),
     #[error("database: {0}")]
     Database(sqlx::Error),
+    /// The write ran but its transaction did not commit, so nothing of it exists.
+    #[error("the write was not committed: {0}")]
+    NotCommitted(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -11,8 +11,10 @@
 //! Durability: SQLite runs in WAL mode with `synchronous=FULL`, so a transaction that
 //! has committed — and therefore every write the server has acknowledged — survives
 //! a crash of the process or the machine. SQLite takes one writer at a time, so the
-//! store keeps a one-connection writer pool beside a pool of readers; that serialises
-//! writes in the process instead of failing them with `SQLITE_BUSY`.
+//! store keeps a one-connection writer pool beside a pool of readers, and a writer
+//! task that commits concurrent writes together ([`writer`]): that serialises writes
+//! in the process instead of failing them with `SQLITE_BUSY`, and pays one fsync per
+//! batch instead of one per write.
 //!
 //! Every write goes through a transaction that also appends to the audit trail
 //! ([`audit`]), so a change and its audit entry commit or fail together.
@@ -23,6 +25,7 @@ mod error;
 mod migrate;
 pub mod registry;
 pub mod testing;
+mod writer;
 
 pub use error::StoreError;
 
@@ -70,6 +73,8 @@ pub struct Store {
     writer: AnyPool,
     /// Reads.
     reader: AnyPool,
+    /// Where audited writes go: group commit on SQLite (see [`writer`]).
+    jobs: writer::Writer,
     url: String,
 }
 
@@ -107,6 +112,7 @@ impl Store {
                 let reader = sqlite_pool(4).connect_with(opts).await?;
                 Ok(Store {
                     engine,
+                    jobs: writer::Writer::batched(writer.clone()),
                     writer,
                     reader,
                     url: url.to_string(),
@@ -123,12 +129,25 @@ impl Store {
                     .await?;
                 Ok(Store {
                     engine,
+                    jobs: writer::Writer::Direct(pool.clone()),
                     writer: pool.clone(),
                     reader: pool,
                     url: url.to_string(),
                 })
             }
         }
+    }
+
+    /// Runs `work` in a transaction (shared with other writes on SQLite) and returns
+    /// its result once it is durably committed.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> writer::BoxFuture<'c, Result<T>>
+            + Send
+            + 'static,
+    {
+        self.jobs.write(work).await
     }
 
     pub fn engine(&self) -> Engine {

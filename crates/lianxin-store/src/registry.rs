@@ -504,10 +504,9 @@ impl Store {
         scope: &DataScope,
         d: &PlaceDraft,
     ) -> Result<Place> {
-        let mut tx = self.writer.begin().await?;
-        let out = insert_place(&mut tx, actor, scope, d).await?;
-        tx.commit().await?;
-        Ok(out)
+        let (actor, scope, d) = (actor.clone(), scope.clone(), d.clone());
+        self.write(move |tx| Box::pin(async move { insert_place(tx, &actor, &scope, &d).await }))
+            .await
     }
 
     pub async fn import_places(
@@ -610,38 +609,42 @@ impl Store {
     ) -> Result<Place> {
         let before = self.place(id, scope).await?;
         let name = lianxin_domain::place::parse_name(name)?;
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("UPDATE places SET name = $1, updated_at = $2 WHERE id = $3")
-            .bind(&name)
-            .bind(now_text())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let after = Place {
-            name,
-            ..before.clone()
-        };
-        audit::append(
-            &mut tx,
-            actor,
-            "update",
-            "place",
-            &id.to_string(),
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(after)
+        let actor = actor.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query("UPDATE places SET name = $1, updated_at = $2 WHERE id = $3")
+                    .bind(&name)
+                    .bind(now_text())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let after = Place {
+                    name,
+                    ..before.clone()
+                };
+                let id = id.to_string();
+                audit::append(
+                    tx,
+                    &actor,
+                    "update",
+                    "place",
+                    &id,
+                    Some(&before),
+                    Some(&after),
+                )
+                .await?;
+                Ok(after)
+            })
+        })
+        .await
     }
 
     // ----- organisations -----
 
     pub async fn create_org(&self, actor: &Actor, scope: &DataScope, d: &OrgDraft) -> Result<Org> {
-        let mut tx = self.writer.begin().await?;
-        let out = insert_org(&mut tx, actor, scope, d).await?;
-        tx.commit().await?;
-        Ok(out)
+        let (actor, scope, d) = (actor.clone(), scope.clone(), d.clone());
+        self.write(move |tx| Box::pin(async move { insert_org(tx, &actor, &scope, &d).await }))
+            .await
     }
 
     pub async fn import_orgs(
@@ -731,9 +734,10 @@ impl Store {
         scope: &DataScope,
         d: &PersonDraft,
     ) -> Result<Person> {
-        let mut tx = self.writer.begin().await?;
-        let id = insert_person(&mut tx, actor, scope, d).await?;
-        tx.commit().await?;
+        let (actor, scope, d) = (actor.clone(), scope.clone(), d.clone());
+        let id = self
+            .write(move |tx| Box::pin(async move { insert_person(tx, &actor, &scope, &d).await }))
+            .await?;
         self.person(id, &DataScope::everything()).await
     }
 
@@ -821,7 +825,10 @@ impl Store {
                 (None, Some(place.id))
             }
         };
-        let mut tx = self.writer.begin().await?;
+        let (actor, d) = (actor.clone(), d.clone());
+        let id = self
+            .write(move |tx| {
+                Box::pin(async move {
         let id: i64 = sqlx::query_scalar(
                         "INSERT INTO relations (person_id, kind, org_id, place_id, post, valid_from, valid_to, region, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -838,8 +845,8 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
         audit::append(
-            &mut tx,
-            actor,
+            tx,
+            &actor,
             "create",
             "relation",
             &id.to_string(),
@@ -850,7 +857,10 @@ impl Store {
             })),
         )
         .await?;
-        tx.commit().await?;
+                    Ok(id)
+                })
+            })
+            .await?;
         self.relation(id).await
     }
 
@@ -881,37 +891,41 @@ impl Store {
             to: before.valid_to,
         }
         .end_on(on)?;
-        let mut tx = self.writer.begin().await?;
-        let changed =
-            sqlx::query("UPDATE relations SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL")
+        let actor = actor.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let changed = sqlx::query(
+                    "UPDATE relations SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL",
+                )
                 .bind(on.to_string())
                 .bind(id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-        if changed != 1 {
-            tx.rollback().await?;
-            return Err(StoreError::conflict(
-                "valid_to",
-                "this relation has already ended",
-            ));
-        }
-        let after = Relation {
-            valid_to: validity.to,
-            ..before.clone()
-        };
-        audit::append(
-            &mut tx,
-            actor,
-            "end",
-            "relation",
-            &id.to_string(),
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(after)
+                if changed != 1 {
+                    return Err(StoreError::conflict(
+                        "valid_to",
+                        "this relation has already ended",
+                    ));
+                }
+                let after = Relation {
+                    valid_to: validity.to,
+                    ..before.clone()
+                };
+                audit::append(
+                    tx,
+                    &actor,
+                    "end",
+                    "relation",
+                    &id.to_string(),
+                    Some(&before),
+                    Some(&after),
+                )
+                .await?;
+                Ok(after)
+            })
+        })
+        .await
     }
 
     pub async fn relations_of_person(&self, person_id: i64) -> Result<Vec<Relation>> {

@@ -36,6 +36,7 @@ mod run {
         accounts_sessions_and_tokens,
         concurrent_writes_keep_one_audit_chain,
         relations_respect_scope_and_time,
+        a_failing_write_does_not_sink_its_neighbours,
     );
 }
 
@@ -762,4 +763,53 @@ async fn relations_respect_scope_and_time(store: &Store, _: Engine) {
         store.person(person.id, &org_scope).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// On SQLite concurrent writes share one transaction; a write that fails must roll
+/// back only itself, and every other write in the batch must still commit.
+async fn a_failing_write_does_not_sink_its_neighbours(store: &Store, _: Engine) {
+    seed_places(store).await;
+    let all = DataScope::everything();
+    let mut tasks = vec![];
+    for i in 0..60 {
+        let store = store.clone();
+        let all = all.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every third write reuses a code: all but the first of each such pair fail.
+            let code = if i % 3 == 0 {
+                format!("150207.BYXL.KY.D{}", i / 6)
+            } else {
+                format!("150207.BYXL.KY.U{i}")
+            };
+            let d = raw_place(&code, "网格", "grid", Some("150207.BYXL.KY"));
+            (
+                code,
+                store.create_place(&Actor::system("c"), &all, &d).await,
+            )
+        }));
+    }
+    let mut ok = std::collections::HashSet::new();
+    let mut conflicts = 0;
+    for t in tasks {
+        let (code, r) = t.await.unwrap();
+        match r {
+            Ok(p) => assert!(ok.insert(p.code), "{code} created twice"),
+            Err(StoreError::Conflict { .. }) => conflicts += 1,
+            Err(e) => panic!("{code}: {e:?}"),
+        }
+    }
+    assert_eq!((ok.len(), conflicts), (50, 10));
+    let ky = store
+        .place_by_code("150207.BYXL.KY")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.place_children(Some(ky.id), &all).await.unwrap().len(),
+        50
+    );
+    assert_eq!(
+        store.audit_verify().await.unwrap(),
+        Verification::Intact { entries: 57 }
+    );
 }
