@@ -114,7 +114,7 @@ const ORG_IN_SCOPE: &str =
 /// org subtree (a relation that has ended no longer grants sight of the person). The
 /// day is a literal the server formats, never user input.
 fn person_in_scope() -> String {
-    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let today = lianxin_domain::calendar::local_day(chrono::Utc::now());
     format!(
         "(pl.path LIKE $2 OR EXISTS (SELECT 1 FROM relations sr JOIN orgs so ON so.id = sr.org_id \
          WHERE sr.person_id = pe.id AND so.path LIKE $1 AND sr.valid_from <= '{today}' \

@@ -120,7 +120,7 @@ pub struct OnQuery {
 
 /// Today in Asia/Shanghai (UTC+8, no daylight saving since 1991).
 pub fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+    lianxin_domain::calendar::local_day(chrono::Utc::now())
 }
 
 pub async fn responsible(
