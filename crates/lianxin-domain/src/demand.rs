@@ -18,6 +18,7 @@
 //! the property tests below drive random command sequences and check that after
 //! every accepted step.
 
+use crate::calendar::TimeLimit;
 use crate::ValidationError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,91 @@ impl Status {
             Status::Rejected => "不予受理",
             Status::Merged => "已合并",
         }
+    }
+}
+
+/// How urgent a demand is, as set at assessment (研判).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    /// 紧急: danger to people or property.
+    Emergency,
+    /// 一般: the ordinary case.
+    Ordinary,
+    /// 复杂: needs several units or a site survey.
+    Complex,
+}
+
+impl Urgency {
+    pub const ALL: [Urgency; 3] = [Urgency::Emergency, Urgency::Ordinary, Urgency::Complex];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Emergency => "emergency",
+            Urgency::Ordinary => "ordinary",
+            Urgency::Complex => "complex",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        Urgency::ALL
+            .into_iter()
+            .find(|u| u.as_str() == s.trim())
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "urgency",
+                    "invalid_urgency",
+                    "urgency must be emergency, ordinary or complex",
+                )
+            })
+    }
+}
+
+/// The time limits of answering, per urgency, with overrides per category: the
+/// commonly cited 2 hours for emergencies, 7 working days for ordinary demands and 15
+/// for complex ones, and 24 hours for water, power, gas and heating (utilities).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeLimitPolicy {
+    defaults: [(Urgency, TimeLimit); 3],
+    overrides: Vec<(String, Urgency, TimeLimit)>,
+}
+
+impl Default for TimeLimitPolicy {
+    fn default() -> Self {
+        let limit = |s: &str| TimeLimit::parse(s).expect("built-in limits are valid");
+        TimeLimitPolicy {
+            defaults: [
+                (Urgency::Emergency, limit("2h")),
+                (Urgency::Ordinary, limit("7wd")),
+                (Urgency::Complex, limit("15wd")),
+            ],
+            overrides: vec![("utilities".into(), Urgency::Ordinary, limit("24h"))],
+        }
+    }
+}
+
+impl TimeLimitPolicy {
+    /// Sets the limit for one category and urgency (replacing an earlier one).
+    pub fn set(&mut self, category: &str, urgency: Urgency, limit: TimeLimit) {
+        self.overrides
+            .retain(|(c, u, _)| !(c == category && *u == urgency));
+        self.overrides.push((category.to_string(), urgency, limit));
+    }
+
+    /// The limit for a demand of `category` assessed as `urgency`: the category's own
+    /// limit if one is set, else the urgency's default.
+    pub fn limit(&self, category: &str, urgency: Urgency) -> TimeLimit {
+        self.overrides
+            .iter()
+            .find(|(c, u, _)| c == category && *u == urgency)
+            .map(|(_, _, l)| *l)
+            .unwrap_or_else(|| {
+                self.defaults
+                    .iter()
+                    .find(|(u, _)| *u == urgency)
+                    .map(|(_, l)| *l)
+                    .expect("every urgency has a default")
+            })
     }
 }
 
@@ -410,9 +496,6 @@ impl LoopState {
         {
             return Err("a transfer is only pending before assignment");
         }
-        if self.status == Status::Closed && self.rating == Some(Rating::Unsatisfied) {
-            return Err("an unsatisfied rating never closes a demand");
-        }
         Ok(())
     }
 }
@@ -512,6 +595,58 @@ mod tests {
             done.apply(&Command::Start, Actor::Unit(2), now).is_err(),
             "terminal states accept nothing"
         );
+    }
+
+    #[test]
+    fn an_unrated_rework_closes_keeping_the_last_rating() {
+        let now = t0();
+        let soon = now + Duration::hours(1);
+        let s = LoopState {
+            status: Status::Answered,
+            handler: Some(2),
+            ..LoopState::received(1, soon, now).unwrap()
+        };
+        let s = s
+            .apply(
+                &Command::Rate {
+                    rating: Rating::Unsatisfied,
+                    rework_deadline: Some(soon),
+                },
+                Actor::Reporter,
+                now,
+            )
+            .unwrap();
+        let s = s
+            .apply(
+                &Command::Answer {
+                    rating_deadline: soon,
+                },
+                Actor::Unit(2),
+                now,
+            )
+            .unwrap();
+        let closed = s
+            .apply(&Command::CloseUnrated, Actor::Unit(1), soon)
+            .unwrap();
+        assert_eq!(
+            (closed.status, closed.rating),
+            (Status::Closed, Some(Rating::Unsatisfied))
+        );
+        assert!(closed.check_invariants().is_ok());
+    }
+
+    #[test]
+    fn time_limits_by_urgency_and_category() {
+        let mut p = TimeLimitPolicy::default();
+        assert_eq!(p.limit("road", Urgency::Emergency).to_string(), "2h");
+        assert_eq!(p.limit("road", Urgency::Ordinary).to_string(), "7wd");
+        assert_eq!(p.limit("utilities", Urgency::Ordinary).to_string(), "24h");
+        assert_eq!(p.limit("utilities", Urgency::Complex).to_string(), "15wd");
+        p.set("road", Urgency::Complex, TimeLimit::parse("10wd").unwrap());
+        p.set("road", Urgency::Complex, TimeLimit::parse("12wd").unwrap());
+        assert_eq!(p.limit("road", Urgency::Complex).to_string(), "12wd");
+        assert_eq!(Urgency::parse(" complex").unwrap(), Urgency::Complex);
+        assert_eq!(Urgency::parse("soon").unwrap_err().field, "urgency");
     }
 
     #[test]
@@ -664,6 +799,10 @@ mod tests {
                             prop_assert_eq!(Some(next.owner), before.transfer_to);
                         }
                         prop_assert!(!before.status.is_terminal());
+                        // 不满意 always reopens; a demand closes on it only later, unrated.
+                        if let Command::Rate { rating: Rating::Unsatisfied, .. } = cmd {
+                            prop_assert_eq!(next.status, Status::Assigned);
+                        }
                         s = next;
                     }
                     Err(_) => prop_assert_eq!(&s, &before),

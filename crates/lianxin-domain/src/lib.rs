@@ -12,6 +12,8 @@
 //! - [`role`]: account roles, permissions and data scopes.
 //! - [`draft`]: validated inputs for new registry records, shared by API and imports.
 //! - [`demand`]: the demand closed loop as a state machine (first-receiver responsibility).
+//! - [`routing`]: which unit answers a demand, and the escalation chain above it.
+//! - [`rates`]: the three rates of the demand loop (响应率, 解决率, 满意率).
 //! - [`audit`]: the hash chain that makes the audit trail tamper-evident.
 //! - [`calendar`]: the Asia/Shanghai working-day calendar and demand time limits.
 
@@ -25,7 +27,9 @@ pub mod org;
 pub mod person;
 pub mod pii;
 pub mod place;
+pub mod rates;
 pub mod relation;
 pub mod role;
+pub mod routing;
 
 pub use error::ValidationError;
