@@ -796,3 +796,58 @@ async fn cookies_are_secure_behind_a_tls_proxy() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_phone_lookup_page_posts_the_number_and_masks_the_result() {
+    let app = spawn_app(lianxin_store::Engine::Sqlite).await;
+    let (c, _) = login(&app, "ky.worker").await;
+    let page = c
+        .get(format!("{}/people", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = form_csrf(&page);
+    // A number typed into the GET search is not searched (it would sit in the URL).
+    let r = c
+        .get(format!("{}/people?q=13800001111", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(r.contains("class=\"notice\"") && !r.contains("value=\"13800001111\""));
+    let r = c
+        .post(format!("{}/people/lookup", app.base))
+        .form(&[("csrf", csrf.as_str()), ("phone", "13800001111")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("开元居民") && html.contains("138****1111") && !html.contains("13800001111")
+    );
+    // Out of scope: the worker does not find 和谐居民 by phone either.
+    let r = c
+        .post(format!("{}/people/lookup", app.base))
+        .form(&[("csrf", csrf.as_str()), ("phone", "13800002222")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!r.contains("和谐居民"));
+    // Without the CSRF token the form is refused.
+    let r = c
+        .post(format!("{}/people/lookup", app.base))
+        .form(&[("phone", "13800001111")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
