@@ -144,21 +144,21 @@ impl ChainVerifier {
     }
 }
 
-/// Verifies a whole chain; returns how many entries were checked.
-pub fn verify_chain<'a>(
-    entries: impl IntoIterator<Item = &'a AuditEntry>,
-) -> Result<u64, BrokenLink> {
-    let mut v = ChainVerifier::default();
-    for e in entries {
-        v.check(e)?;
-    }
-    Ok(v.checked())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Verifies a whole chain; returns how many entries were checked.
+    pub fn verify_chain<'a>(
+        entries: impl IntoIterator<Item = &'a AuditEntry>,
+    ) -> Result<u64, BrokenLink> {
+        let mut v = ChainVerifier::default();
+        for e in entries {
+            v.check(e)?;
+        }
+        Ok(v.checked())
+    }
 
     fn chain(n: usize) -> Vec<AuditEntry> {
         let mut prev = GENESIS_HASH.to_string();

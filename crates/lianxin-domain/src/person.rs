@@ -137,18 +137,6 @@ pub fn parse_person_name(raw: &str) -> Result<String, ValidationError> {
     Ok(name.to_string())
 }
 
-/// Masks a name for lists shown to people who need not know it in full: 张三丰 → 张**.
-pub fn mask_name(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => {
-            let rest = chars.count().max(1);
-            format!("{first}{}", "*".repeat(rest))
-        }
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,12 +164,6 @@ mod tests {
         assert!(IdCardNumber::parse("1101051949123100").is_err());
         let id = IdCardNumber::parse("11010519491231002X").unwrap();
         assert!(!format!("{id:?}").contains("1101"));
-    }
-
-    #[test]
-    fn names_mask() {
-        assert_eq!(mask_name("张三丰"), "张**");
-        assert_eq!(mask_name("李"), "李*");
     }
 
     proptest! {

@@ -150,17 +150,6 @@ impl DataScope {
             None => false,
         }
     }
-
-    /// Whether this scope lies entirely within `outer` (an account may only hand out
-    /// scopes inside its own).
-    pub fn is_within(&self, outer: &DataScope) -> bool {
-        let inside = |mine: &Option<String>, theirs: &Option<String>| match (mine, theirs) {
-            (_, None) => true,
-            (None, Some(_)) => false,
-            (Some(m), Some(t)) => m.starts_with(t.as_str()),
-        };
-        inside(&self.place_path, &outer.place_path) && inside(&self.org_path, &outer.org_path)
-    }
 }
 
 #[cfg(test)]
@@ -189,8 +178,6 @@ mod tests {
         // A sibling whose code shares a prefix is not inside: paths end in a slash.
         assert!(!scope.allows_place("/150000/150200/150207/150207.BYXLX/"));
         assert!(DataScope::everything().allows_place("/anything/"));
-        assert!(scope.is_within(&DataScope::everything()));
-        assert!(!DataScope::everything().is_within(&scope));
     }
 
     #[test]

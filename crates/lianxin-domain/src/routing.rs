@@ -60,10 +60,6 @@ impl RoutingTable {
         RoutingTable { rules }
     }
 
-    pub fn rules(&self) -> &[RoutingRule] {
-        &self.rules
-    }
-
     /// The best rule defined exactly at `level` for `category`.
     fn at_level(&self, category: &str, level: &str) -> Option<&RoutingRule> {
         let mut candidates = self.rules.iter().filter(|r| r.place_path == level);
@@ -130,13 +126,17 @@ mod tests {
     /// Xilingol's five-party linkage, in miniature: community → street → city
     /// department → league.
     fn table() -> RoutingTable {
-        RoutingTable::new(vec![
+        RoutingTable::new(rules())
+    }
+
+    fn rules() -> Vec<RoutingRule> {
+        vec![
             rule(None, LEAGUE, 1),
             rule(None, CITY, 2),
             rule(Some("utilities"), CITY, 3),
             rule(None, STREET, 4),
             rule(None, COMMUNITY, 5),
-        ])
+        ]
     }
 
     #[test]
@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn duplicate_rules_are_reported() {
-        let mut rules = table().rules().to_vec();
+        let mut rules = rules();
         rules.push(rule(None, STREET, 99));
         assert_eq!(
             RoutingTable::new(rules).shadowed(),

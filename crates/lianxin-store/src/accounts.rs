@@ -75,7 +75,7 @@ fn account_from_row(r: &AnyRow) -> Result<Account> {
 }
 
 /// A username: 3 to 40 lower-case letters, digits, dots, dashes or underscores.
-pub fn parse_username(raw: &str) -> Result<String> {
+fn parse_username(raw: &str) -> Result<String> {
     let u = raw.trim().to_ascii_lowercase();
     if u.len() < 3
         || u.len() > 40
@@ -182,13 +182,6 @@ impl Store {
             .await?;
         row.map(|r| Ok((account_from_row(&r)?, r.try_get("password_hash")?)))
             .transpose()
-    }
-
-    pub async fn list_accounts(&self) -> Result<Vec<Account>> {
-        let rows = sqlx::query(&format!("{ACCOUNT_SELECT} ORDER BY a.id"))
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(account_from_row).collect()
     }
 
     pub async fn set_password(&self, actor: &Actor, id: i64, password_hash: &str) -> Result<()> {

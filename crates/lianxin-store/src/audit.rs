@@ -121,24 +121,6 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
-    /// The newest entries about one record, newest first.
-    pub async fn audit_for(
-        &self,
-        entity: &str,
-        entity_id: &str,
-        limit: i64,
-    ) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE entity = $1 AND entity_id = $2 ORDER BY seq DESC LIMIT $3"
-        ))
-        .bind(entity)
-        .bind(entity_id)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(entry_from_row).collect()
-    }
-
     /// Walks the whole trail in pages and checks every link, including that the
     /// chain head agrees with the last entry (so truncating the tail shows too).
     pub async fn audit_verify(&self) -> Result<Verification> {

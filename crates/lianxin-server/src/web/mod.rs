@@ -18,7 +18,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use lianxin_domain::person::PhoneNumber;
-use lianxin_domain::pii::{random_token, PiiKey};
+use lianxin_domain::pii::random_token;
 use lianxin_domain::place::PlaceLevel;
 use lianxin_domain::relation::RelationKind;
 use lianxin_domain::role::Permission;
@@ -726,9 +726,4 @@ async fn person(
     }
     .await;
     result.unwrap_or_else(|e| fail(&state, &frame, e))
-}
-
-/// Used by tests and the binary to compute a session's CSRF token.
-pub fn session_csrf(key: &PiiKey, session_token: &str) -> String {
-    auth::csrf_for(key, "session", &PiiKey::token_hash(session_token))
 }
