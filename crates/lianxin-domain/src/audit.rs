@@ -3,7 +3,7 @@
 //! Every write appends one entry: who, when, what, and the before/after images as JSON
 //! text. Each entry's hash covers its own fields and the previous entry's hash, so
 //! changing, deleting or reordering any stored entry breaks every link after it, and
-//! [`verify_chain`] names the first broken one. The hash is computed over the exact
+//! [`ChainVerifier`] names the first broken one. The hash is computed over the exact
 //! stored text, never over a re-serialisation, so verification does not depend on how
 //! a JSON library orders keys.
 
@@ -150,7 +150,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// Verifies a whole chain; returns how many entries were checked.
-    pub fn verify_chain<'a>(
+    fn verify_chain<'a>(
         entries: impl IntoIterator<Item = &'a AuditEntry>,
     ) -> Result<u64, BrokenLink> {
         let mut v = ChainVerifier::default();
