@@ -599,32 +599,7 @@ async fn login_is_rate_limited() {
 #[tokio::test]
 async fn session_cookie_is_httponly_and_samesite() {
     let app = spawn_app(lianxin_store::Engine::Sqlite).await;
-    let c = client();
-    let page = c
-        .get(format!("{}/login", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(format!("{}/login", app.base))
-        .form(&[
-            ("csrf", form_csrf(&page).as_str()),
-            ("username", "admin"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|v| v.starts_with("lx_session="))
-        .unwrap();
+    let cookie = admin_session_cookie(&app, None).await;
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
@@ -762,33 +737,7 @@ async fn cookies_are_secure_behind_a_tls_proxy() {
     };
     let app = spawn_app_with(lianxin_store::Engine::Sqlite, settings).await;
     for (proto, expect_secure) in [("https", true), ("http", false)] {
-        let c = client();
-        let page = c
-            .get(format!("{}/login", app.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let r = c
-            .post(format!("{}/login", app.base))
-            .header("x-forwarded-proto", proto)
-            .form(&[
-                ("csrf", form_csrf(&page).as_str()),
-                ("username", "admin"),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let cookie = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .find(|v| v.starts_with("lx_session="))
-            .unwrap();
+        let cookie = admin_session_cookie(&app, Some(proto)).await;
         assert_eq!(
             cookie.contains("; Secure"),
             expect_secure,

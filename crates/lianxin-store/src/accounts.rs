@@ -184,78 +184,53 @@ impl Store {
             .transpose()
     }
 
+    /// Changes the password; every session of the account ends.
     pub async fn set_password(&self, actor: &Actor, id: i64, password_hash: &str) -> Result<()> {
-        let (actor, password_hash) = (actor.clone(), password_hash.to_string());
-        self.write(move |tx| {
-            Box::pin(async move {
-                let n = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
-                    .bind(&password_hash)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::not_found("account"));
-                }
-                // Changing a password ends every session of the account.
-                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                audit::append(
-                    tx,
-                    &actor,
-                    "set_password",
-                    "account",
-                    &id.to_string(),
-                    None::<&()>,
-                    None::<&()>,
-                )
-                .await?;
-                Ok(())
-            })
-        })
-        .await?;
-        Ok(())
+        let change = AccountChange::Password(password_hash.to_string());
+        self.change_account(actor, id, change).await
     }
 
     /// Disables or re-enables an account; disabling ends its sessions at once (its
     /// API tokens stop working too, since they act as the account).
     pub async fn set_disabled(&self, actor: &Actor, id: i64, disabled: bool) -> Result<()> {
+        self.change_account(actor, id, AccountChange::Disabled(disabled))
+            .await
+    }
+
+    async fn change_account(&self, actor: &Actor, id: i64, change: AccountChange) -> Result<()> {
         let actor = actor.clone();
         self.write(move |tx| {
             Box::pin(async move {
-                let n = sqlx::query("UPDATE accounts SET disabled = $1 WHERE id = $2")
-                    .bind(i64::from(disabled))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let (update, action, ends_sessions) = match &change {
+                    AccountChange::Password(hash) => (
+                        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+                            .bind(hash.clone()),
+                        "set_password",
+                        true,
+                    ),
+                    AccountChange::Disabled(d) => (
+                        sqlx::query("UPDATE accounts SET disabled = $1 WHERE id = $2")
+                            .bind(i64::from(*d)),
+                        if *d { "disable" } else { "enable" },
+                        *d,
+                    ),
+                };
+                let n = update.bind(id).execute(&mut *tx).await?.rows_affected();
                 if n == 0 {
                     return Err(StoreError::not_found("account"));
                 }
-                if disabled {
+                if ends_sessions {
                     sqlx::query("DELETE FROM sessions WHERE account_id = $1")
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
                 }
-                let action = if disabled { "disable" } else { "enable" };
-                audit::append(
-                    tx,
-                    &actor,
-                    action,
-                    "account",
-                    &id.to_string(),
-                    None::<&()>,
-                    None::<&()>,
-                )
-                .await?;
+                let id = id.to_string();
+                audit::append(tx, &actor, action, "account", &id, None::<&()>, None::<&()>).await?;
                 Ok(())
             })
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     // ----- sessions -----
@@ -451,6 +426,12 @@ impl Store {
         .await?;
         self.api_token(id).await
     }
+}
+
+/// The changes an operator makes to an existing account.
+enum AccountChange {
+    Password(String),
+    Disabled(bool),
 }
 
 fn token_from_row(r: &AnyRow) -> Result<ApiToken> {

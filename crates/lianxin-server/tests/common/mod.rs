@@ -173,6 +173,39 @@ pub async fn login(app: &App, username: &str) -> (reqwest::Client, String) {
     (c, token)
 }
 
+/// Logs in as admin through the form on a fresh client, sending `proto` as
+/// `X-Forwarded-Proto` when given; returns the session's `Set-Cookie` header.
+pub async fn admin_session_cookie(app: &App, proto: Option<&str>) -> String {
+    let c = client();
+    let page = c
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut post = c.post(format!("{}/login", app.base));
+    if let Some(p) = proto {
+        post = post.header("x-forwarded-proto", p);
+    }
+    let r = post
+        .form(&[
+            ("csrf", form_csrf(&page).as_str()),
+            ("username", "admin"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("lx_session="))
+        .expect("a session cookie")
+}
+
 pub fn form_csrf(html: &str) -> String {
     let i = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     html[i..].split('"').next().unwrap().to_string()
