@@ -60,6 +60,15 @@ pub fn local_day(instant: DateTime<Utc>) -> NaiveDate {
     instant.with_timezone(&SHANGHAI).date_naive()
 }
 
+/// The instant a Shanghai calendar day begins (00:00 +08:00).
+pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN)
+        .and_local_timezone(SHANGHAI)
+        .single()
+        .expect("a fixed offset has no gaps")
+        .with_timezone(&Utc)
+}
+
 /// How a listed day departs from the Monday-to-Friday rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Listed {

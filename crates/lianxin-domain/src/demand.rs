@@ -65,6 +65,43 @@ impl Status {
         }
     }
 
+    pub const ALL: [Status; 8] = [
+        Status::Received,
+        Status::Assessed,
+        Status::Assigned,
+        Status::InProgress,
+        Status::Answered,
+        Status::Closed,
+        Status::Rejected,
+        Status::Merged,
+    ];
+
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        Status::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s.trim())
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "status",
+                    "invalid_status",
+                    "status must be received, assessed, assigned, in_progress, answered, closed, rejected or merged",
+                )
+            })
+    }
+
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Status::Received => "Received",
+            Status::Assessed => "Assessed",
+            Status::Assigned => "Assigned",
+            Status::InProgress => "In progress",
+            Status::Answered => "Answered",
+            Status::Closed => "Closed",
+            Status::Rejected => "Rejected",
+            Status::Merged => "Merged",
+        }
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             Status::Received => "已受理",
@@ -145,6 +182,15 @@ impl TimeLimitPolicy {
         self.overrides
             .retain(|(c, u, _)| !(c == category && *u == urgency));
         self.overrides.push((category.to_string(), urgency, limit));
+    }
+
+    /// Sets the default limit for an urgency.
+    pub fn set_default(&mut self, urgency: Urgency, limit: TimeLimit) {
+        for (u, l) in self.defaults.iter_mut() {
+            if *u == urgency {
+                *l = limit;
+            }
+        }
     }
 
     /// The limit for a demand of `category` assessed as `urgency`: the category's own

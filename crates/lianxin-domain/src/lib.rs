@@ -12,6 +12,7 @@
 //! - [`role`]: account roles, permissions and data scopes.
 //! - [`draft`]: validated inputs for new registry records, shared by API and imports.
 //! - [`demand`]: the demand closed loop as a state machine (first-receiver responsibility).
+//! - [`intake`]: what a demand is made of when it comes in: kind, channel, text, photos.
 //! - [`routing`]: which unit answers a demand, and the escalation chain above it.
 //! - [`rates`]: the three rates of the demand loop (响应率, 解决率, 满意率).
 //! - [`audit`]: the hash chain that makes the audit trail tamper-evident.
@@ -23,6 +24,7 @@ pub mod demand;
 pub mod draft;
 pub mod error;
 pub mod ids;
+pub mod intake;
 pub mod org;
 pub mod person;
 pub mod pii;

@@ -250,7 +250,31 @@ impl RateCounts {
         Ok(())
     }
 
-    fn fields(&self) -> [u64; 10] {
+    /// One demand's contribution (every counter 0 or 1) as a bit set, so the store can
+    /// remember exactly what it added. `None` if a counter is above 1.
+    pub fn to_bits(&self) -> Option<u16> {
+        let mut bits = 0u16;
+        for (i, v) in self.fields().into_iter().enumerate() {
+            match v {
+                0 => {}
+                1 => bits |= 1 << i,
+                _ => return None,
+            }
+        }
+        Some(bits)
+    }
+
+    /// The contribution a bit set from [`RateCounts::to_bits`] stands for.
+    pub fn from_bits(bits: u16) -> RateCounts {
+        let mut out = RateCounts::default();
+        for (i, f) in out.fields_mut().into_iter().enumerate() {
+            *f = u64::from(bits >> i & 1);
+        }
+        out
+    }
+
+    /// The counters in a fixed order (the order of the storage columns).
+    pub fn fields(&self) -> [u64; 10] {
         [
             self.received,
             self.rejected,
@@ -263,6 +287,15 @@ impl RateCounts {
             self.satisfied,
             self.strictly_satisfied,
         ]
+    }
+
+    /// Builds counts from the counters in the order of [`RateCounts::fields`].
+    pub fn from_fields(values: [u64; 10]) -> RateCounts {
+        let mut out = RateCounts::default();
+        for (f, v) in out.fields_mut().into_iter().zip(values) {
+            *f = v;
+        }
+        out
     }
 
     fn fields_mut(&mut self) -> [&mut u64; 10] {
@@ -795,5 +828,17 @@ mod tests {
             prop_assert_eq!(even_later.rated, then.rated);
             prop_assert!(c.check_invariants().is_ok());
         }
+    }
+
+    #[test]
+    fn a_contribution_round_trips_through_bits() {
+        for bits in 0u16..1024 {
+            let c = RateCounts::from_bits(bits);
+            assert_eq!(c.to_bits(), Some(bits));
+            assert_eq!(RateCounts::from_fields(c.fields()), c);
+        }
+        let mut two = RateCounts::from_bits(1);
+        two.merge(&RateCounts::from_bits(1));
+        assert_eq!(two.to_bits(), None);
     }
 }

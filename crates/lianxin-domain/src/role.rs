@@ -32,6 +32,12 @@ pub enum Permission {
     ManageAccounts,
     /// Read the audit trail.
     ReadAudit,
+    /// See demands and the three rates in scope.
+    ReadDemands,
+    /// Take steps on demands for the units in scope (研判, 派单, 答复, 转办 …).
+    HandleDemands,
+    /// Edit categories, routing rules, time limits and holiday calendars.
+    ManageLoop,
 }
 
 impl Role {
@@ -102,10 +108,13 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Official | Role::UnitStaff => matches!(permission, ReadRegistry),
-            Role::CommunityWorker | Role::GridWorker => {
-                matches!(permission, ReadRegistry | WriteRegistry)
+            Role::Official | Role::UnitStaff => {
+                matches!(permission, ReadRegistry | ReadDemands | HandleDemands)
             }
+            Role::CommunityWorker | Role::GridWorker => matches!(
+                permission,
+                ReadRegistry | WriteRegistry | ReadDemands | HandleDemands
+            ),
             Role::Resident | Role::Rider | Role::GateDevice => false,
         }
     }
@@ -165,6 +174,9 @@ mod tests {
         assert!(!Role::Official.allows(Permission::WriteRegistry));
         assert!(Role::CommunityWorker.allows(Permission::WriteRegistry));
         assert!(!Role::Rider.allows(Permission::ReadRegistry));
+        assert!(Role::UnitStaff.allows(Permission::HandleDemands));
+        assert!(!Role::Resident.allows(Permission::ReadDemands));
+        assert!(!Role::Official.allows(Permission::ManageLoop));
     }
 
     #[test]

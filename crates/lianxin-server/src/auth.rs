@@ -95,6 +95,9 @@ impl Caller {
                 Permission::WriteRegistry => &["registry:write"],
                 Permission::ManageAccounts => &["admin"],
                 Permission::ReadAudit => &["audit:read", "admin"],
+                Permission::ReadDemands => &["demands:read", "demands:write"],
+                Permission::HandleDemands => &["demands:write"],
+                Permission::ManageLoop => &["admin"],
             };
             if !scopes.iter().any(|s| needed.contains(&s.as_str())) {
                 return Err(ApiError::forbidden("the token's scopes do not allow this"));
@@ -113,7 +116,15 @@ impl Caller {
 }
 
 /// The API token scopes there are.
-pub const TOKEN_SCOPES: &[&str] = &["registry:read", "registry:write", "audit:read", "admin"];
+pub const TOKEN_SCOPES: &[&str] = &[
+    "registry:read",
+    "registry:write",
+    "audit:read",
+    "demands:read",
+    "demands:write",
+    "open311",
+    "admin",
+];
 
 pub fn csrf_for(key: &PiiKey, kind: &str, value: &str) -> String {
     key.keyed_hash(&format!("csrf/{kind}"), value)[..32].to_string()

@@ -65,6 +65,26 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ),
     ("conflict", 409, "the record conflicts with an existing one"),
     (
+        "wrong_state",
+        409,
+        "the demand is not in a state that allows this step",
+    ),
+    (
+        "not_yours",
+        403,
+        "this step belongs to another unit, or only the reporter may rate",
+    ),
+    (
+        "idempotency_key_reused",
+        409,
+        "the Idempotency-Key was used before with a different request",
+    ),
+    (
+        "idempotency_key_in_flight",
+        409,
+        "the first request with this Idempotency-Key is still running; retry later",
+    ),
+    (
         "invalid_field",
         422,
         "a field's value breaks a rule; `field` names it",
@@ -126,7 +146,15 @@ impl ApiError {
 
 impl From<ValidationError> for ApiError {
     fn from(v: ValidationError) -> Self {
-        ApiError::invalid(&v.field, v.message)
+        match v.code {
+            "wrong_state" => {
+                ApiError::new(StatusCode::CONFLICT, "wrong_state", v.message).with_field(v.field)
+            }
+            "not_yours" => {
+                ApiError::new(StatusCode::FORBIDDEN, "not_yours", v.message).with_field(v.field)
+            }
+            _ => ApiError::invalid(&v.field, v.message),
+        }
     }
 }
 

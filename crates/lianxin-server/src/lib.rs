@@ -9,10 +9,13 @@
 pub mod api;
 pub mod auth;
 mod chart;
+pub mod desk;
 pub mod error;
 pub mod extract;
 pub mod i18n;
 pub mod metrics;
+pub mod open311;
+pub mod scheduler;
 pub mod web;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -59,18 +62,28 @@ pub struct AppState {
     pub limiter: Arc<auth::LoginLimiter>,
     pub metrics: Arc<metrics::Metrics>,
     pub pages: Arc<web::Pages>,
+    /// The demand loop (shared with the scheduler).
+    pub desk: Arc<desk::DemandDesk>,
 }
 
 impl AppState {
-    pub fn new(store: Store, pii: PiiKey, settings: Settings) -> AppState {
-        AppState {
+    /// Builds the state and reads the loop's rules (routing, time limits, calendars).
+    pub async fn new(
+        store: Store,
+        pii: PiiKey,
+        settings: Settings,
+    ) -> Result<AppState, lianxin_store::StoreError> {
+        let desk = Arc::new(desk::DemandDesk::new(store.clone(), pii.clone()));
+        desk.reload().await?;
+        Ok(AppState {
+            desk,
             store,
             pii,
             settings: Arc::new(settings),
             limiter: Arc::default(),
             metrics: Arc::default(),
             pages: Arc::new(web::Pages::new()),
-        }
+        })
     }
 }
 
@@ -78,6 +91,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::routes())
+        .nest("/open311/v2", open311::routes())
         .merge(web::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

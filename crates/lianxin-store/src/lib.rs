@@ -21,6 +21,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod demands;
 mod error;
 mod migrate;
 pub mod registry;

@@ -86,7 +86,7 @@ pub struct RegistryStats {
 
 /// SQL `LIKE` patterns for a scope: (organisation path, place path). A pattern of
 /// `!` matches nothing, since every path starts with `/`.
-fn scope_patterns(scope: &DataScope) -> (String, String) {
+pub(crate) fn scope_patterns(scope: &DataScope) -> (String, String) {
     match (&scope.org_path, &scope.place_path) {
         (None, None) => ("/%".into(), "/%".into()),
         (o, p) => (
@@ -107,7 +107,7 @@ const PERSON_COLUMNS: &str =
     "pe.id, pe.name, pe.phone_masked, pe.id_card_hash, pe.party_member, pe.party_joined, \
      pe.place_id, pe.region, pl.name AS place_name, pl.code AS place_code";
 /// Organisations in scope: inside the org subtree or serving a place in the place subtree.
-const ORG_IN_SCOPE: &str =
+pub(crate) const ORG_IN_SCOPE: &str =
     "(o.path LIKE $1 OR EXISTS (SELECT 1 FROM org_places op JOIN places sp ON sp.id = op.place_id \
      WHERE op.org_id = o.id AND sp.path LIKE $2))";
 /// People in scope: living in the place subtree, or currently related to an org in the
@@ -541,6 +541,50 @@ impl Store {
 
     /// The children of a place (with how many children each has), or the roots of
     /// the scope when `parent` is `None`.
+    /// The registered place with coordinates nearest to a point, within about 50 km:
+    /// where a demand reported by location only is counted and routed. Prefers the
+    /// most specific level (a community over its street) among places equally near.
+    pub async fn nearest_place(&self, lat: f64, lon: f64) -> Result<Option<Place>> {
+        const BOX_DEGREES: f64 = 0.5;
+        let rows = sqlx::query(&format!(
+            "SELECT {PLACE_COLUMNS} FROM places p WHERE p.lat BETWEEN $1 AND $2 AND p.lon BETWEEN $3 AND $4"
+        ))
+        .bind(lat - BOX_DEGREES)
+        .bind(lat + BOX_DEGREES)
+        .bind(lon - BOX_DEGREES)
+        .bind(lon + BOX_DEGREES)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut best: Option<(f64, usize, Place)> = None;
+        for row in &rows {
+            let p = place_from_row(row)?;
+            let (Some(plat), Some(plon)) = (p.lat, p.lon) else {
+                continue;
+            };
+            // An equirectangular distance is exact enough to rank places this close.
+            let dx = (plon - lon).to_radians() * lat.to_radians().cos();
+            let dy = (plat - lat).to_radians();
+            let dist = (dx * dx + dy * dy).sqrt();
+            let depth = p.path.matches('/').count();
+            let better = match &best {
+                None => true,
+                Some((bd, bdepth, _)) => dist < *bd - 1e-9 || ((dist - bd).abs() <= 1e-9 && depth > *bdepth),
+            };
+            if better {
+                best = Some((dist, depth, p));
+            }
+        }
+        Ok(best.map(|b| b.2))
+    }
+
+    /// An organisation's name, or `None` if there is no such organisation.
+    pub async fn org_name(&self, id: i64) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT name FROM orgs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
     pub async fn place_children(
         &self,
         parent: Option<i64>,

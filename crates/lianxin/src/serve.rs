@@ -41,7 +41,11 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         demo,
         ..Settings::default()
     };
-    let app = router(AppState::new(store.clone(), key, settings));
+    let state = AppState::new(store.clone(), key, settings)
+        .await
+        .context("reading the demand loop's rules")?;
+    let scheduler = lianxin_server::scheduler::spawn(state.desk.clone());
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -83,6 +87,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     sweeper.abort();
+    scheduler.abort();
     // In-flight requests have finished; every acknowledged write is committed.
     store.close().await;
     eprintln!("lianxin stopped cleanly");

@@ -39,7 +39,9 @@ pub async fn spawn_app_with(engine: Engine, settings: Settings) -> App {
     let store = TestStore::new(engine).await.unwrap();
     let key = PiiKey::from_master(&[9; 32]);
     seed(&store, &key).await;
-    let state = AppState::new(store.store.clone(), key.clone(), settings);
+    let state = AppState::new(store.store.clone(), key.clone(), settings)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
