@@ -328,7 +328,9 @@ mod tests {
             PhotoFormat::Webp
         );
         assert_eq!(
-            PhotoFormat::check(b"<svg onload=alert(1)>").unwrap_err().code,
+            PhotoFormat::check(b"<svg onload=alert(1)>")
+                .unwrap_err()
+                .code,
             "not_an_image"
         );
         assert_eq!(PhotoFormat::check(b"").unwrap_err().code, "not_an_image");

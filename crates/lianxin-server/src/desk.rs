@@ -46,7 +46,8 @@ impl Clock {
         Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
     }
 
-    /// Moves this clock forward (tests only: a deployment never calls it).
+    /// Moves this clock (tests, and the demo replaying a back-dated history; a
+    /// deployment never calls it). A negative duration moves it back.
     pub fn advance(&self, by: Duration) {
         self.offset_ms
             .fetch_add(by.num_milliseconds(), Ordering::Relaxed);
@@ -359,20 +360,27 @@ impl DemandDesk {
 
     async fn resolve_place(&self, i: &Intake) -> Result<Place, StoreError> {
         let everything = lianxin_domain::role::DataScope::everything();
-        if let Some(code) = i.place_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-            return self
-                .store
-                .place_by_code(code)
-                .await?
-                .ok_or_else(|| invalid("place", "unknown_place", format!("unknown place {code:?}")));
+        if let Some(code) = i
+            .place_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            return self.store.place_by_code(code).await?.ok_or_else(|| {
+                invalid("place", "unknown_place", format!("unknown place {code:?}"))
+            });
         }
         if let Some(id) = i.place_id {
-            return self.store.place(id, &everything).await.map_err(|e| match e {
-                StoreError::NotFound { .. } => {
-                    invalid("place", "unknown_place", format!("unknown place id {id}"))
-                }
-                other => other,
-            });
+            return self
+                .store
+                .place(id, &everything)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound { .. } => {
+                        invalid("place", "unknown_place", format!("unknown place id {id}"))
+                    }
+                    other => other,
+                });
         }
         match (i.lat, i.lon) {
             (Some(lat), Some(lon)) => self.store.nearest_place(lat, lon).await?.ok_or_else(|| {
@@ -396,7 +404,8 @@ impl DemandDesk {
         let kind = DemandKind::parse(&i.kind)?;
         let channel = Channel::parse(&i.channel)?;
         let category = self.category(&i.category)?;
-        let description = intake::text("description", &i.description, intake::MAX_DESCRIPTION_CHARS)?;
+        let description =
+            intake::text("description", &i.description, intake::MAX_DESCRIPTION_CHARS)?;
         let title = match i.title.as_deref().filter(|t| !t.trim().is_empty()) {
             Some(t) => intake::text("title", t, intake::MAX_TITLE_CHARS)?,
             None => intake::title_from(&description),
@@ -415,10 +424,18 @@ impl DemandDesk {
             .transpose()?;
         if let (Some(lat), Some(lon)) = (i.lat, i.lon) {
             if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-                return Err(invalid("lat", "invalid_point", "lat must be -90..90 and long -180..180"));
+                return Err(invalid(
+                    "lat",
+                    "invalid_point",
+                    "lat must be -90..90 and long -180..180",
+                ));
             }
         } else if i.lat.is_some() != i.lon.is_some() {
-            return Err(invalid("lat", "invalid_point", "give both lat and long, or neither"));
+            return Err(invalid(
+                "lat",
+                "invalid_point",
+                "give both lat and long, or neither",
+            ));
         }
         let reporter_phone = i
             .reporter_phone
@@ -459,7 +476,8 @@ impl DemandDesk {
         let urgency = category.default_urgency;
         let limit = snap.config.policy.limit(&category.code, urgency);
         let deadline = snap.config.calendar.deadline(now, limit);
-        let state = LoopState::received(route.unit, deadline, now).map_err(ValidationError::from)?;
+        let state =
+            LoopState::received(route.unit, deadline, now).map_err(ValidationError::from)?;
         let outcome = DemandOutcome::from_loop(&state, now, deadline, deadline, None);
         let counted_bits = RateCounts::of(&outcome, now)
             .to_bits()
@@ -521,11 +539,7 @@ impl DemandDesk {
             status: Status::Received,
             version: 1,
         });
-        let owner_name = self
-            .store
-            .org_name(route.unit)
-            .await?
-            .unwrap_or_default();
+        let owner_name = self.store.org_name(route.unit).await?.unwrap_or_default();
         Ok(Submitted {
             id,
             tracking_token: token,
@@ -546,13 +560,18 @@ impl DemandDesk {
         let now = self.now();
         if let Action::Assign { unit, .. } | Action::Transfer { unit, .. } = &action {
             if self.store.org_name(*unit).await?.is_none() {
-                return Err(invalid("unit", "unknown_unit", format!("unknown unit {unit}")));
+                return Err(invalid(
+                    "unit",
+                    "unknown_unit",
+                    format!("unknown unit {unit}"),
+                ));
             }
         }
         if let Action::Merge { into, .. } = &action {
-            let target = self.store.demand(*into).await.map_err(|_| {
-                invalid("into", "unknown_demand", format!("unknown demand {into}"))
-            })?;
+            let target =
+                self.store.demand(*into).await.map_err(|_| {
+                    invalid("into", "unknown_demand", format!("unknown demand {into}"))
+                })?;
             if target.id == id || target.status == Status::Merged {
                 return Err(invalid(
                     "into",
@@ -596,7 +615,9 @@ impl DemandDesk {
                     rating,
                     rework_deadline: rework,
                 };
-                let next_state = state.apply(&cmd, Actor::Reporter, now).map_err(ValidationError::from)?;
+                let next_state = state
+                    .apply(&cmd, Actor::Reporter, now)
+                    .map_err(ValidationError::from)?;
                 let mut next = d.clone();
                 absorb(&mut next, &next_state, now);
                 let note = match comment {
@@ -606,7 +627,11 @@ impl DemandDesk {
                 let mut notices = vec![];
                 if rating == Rating::Unsatisfied {
                     if let Some(h) = next.handler_id {
-                        notices.push(NewNotice { unit_id: Some(h), account_id: None, kind: "reopened".into() });
+                        notices.push(NewNotice {
+                            unit_id: Some(h),
+                            account_id: None,
+                            kind: "reopened".into(),
+                        });
                     }
                 }
                 finish(&snap, &mut next, now);
@@ -615,7 +640,11 @@ impl DemandDesk {
                     event: Some(NewEvent {
                         actor: actor.clone(),
                         actor_name: "反映人".into(),
-                        action: if rating == Rating::Unsatisfied { "rate_reopen".into() } else { "rate".into() },
+                        action: if rating == Rating::Unsatisfied {
+                            "rate_reopen".into()
+                        } else {
+                            "rate".into()
+                        },
                         unit_id: None,
                         note: Some(note),
                     }),
@@ -661,7 +690,8 @@ impl DemandDesk {
 
     /// The tracking token's demand, for the reporter's public page.
     pub async fn by_token(&self, token: &str) -> Result<Option<Demand>, StoreError> {
-        if token.is_empty() || token.len() > 64 || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
+        if token.is_empty() || token.len() > 64 || !token.chars().all(|c| c.is_ascii_alphanumeric())
+        {
             return Ok(None);
         }
         self.store.demand_by_token(&PiiKey::token_hash(token)).await
@@ -690,7 +720,8 @@ fn absorb(next: &mut Demand, s: &LoopState, now: DateTime<Utc>) {
     if s.deadline > now {
         next.overdue = false;
     }
-    if matches!(s.status, Status::InProgress | Status::Answered) && next.first_response_at.is_none() {
+    if matches!(s.status, Status::InProgress | Status::Answered) && next.first_response_at.is_none()
+    {
         next.first_response_at = Some(now);
     }
     if s.status.is_terminal() {
@@ -816,13 +847,21 @@ fn timer_step(snap: &Snapshot, d: &Demand, now: DateTime<Utc>) -> Result<Step, S
                 .apply(&Command::CloseUnrated, Actor::Unit(d.owner_id), now)
                 .map_err(ValidationError::from)?;
             absorb(&mut next, &state, now);
-            event = Some(system("close_unrated", "评价期满未评价,自动办结".into(), None));
+            event = Some(system(
+                "close_unrated",
+                "评价期满未评价,自动办结".into(),
+                None,
+            ));
         } else if !d.warned
             && warning_at(d.step_at, d.deadline, cfg.remind_fraction).is_ok_and(|t| t <= now)
         {
             next.warned = true;
             if let Some(a) = d.reporter_account_id {
-                notices.push(NewNotice { unit_id: None, account_id: Some(a), kind: "remind_rating".into() });
+                notices.push(NewNotice {
+                    unit_id: None,
+                    account_id: Some(a),
+                    kind: "remind_rating".into(),
+                });
             }
             event = Some(system("remind_rating", "提醒反映人评价".into(), None));
         }
@@ -849,13 +888,21 @@ fn timer_step(snap: &Snapshot, d: &Demand, now: DateTime<Utc>) -> Result<Step, S
             if !d.overdue {
                 next.overdue = true;
                 next.warned = true;
-                notices.push(NewNotice { unit_id: Some(d.owner_id), account_id: None, kind: "overdue".into() });
+                notices.push(NewNotice {
+                    unit_id: Some(d.owner_id),
+                    account_id: None,
+                    kind: "overdue".into(),
+                });
             }
             if escalate_due && level < chain.len() {
                 let sup = chain[level];
                 next.supervisor_id = Some(sup);
                 next.escalation_level = i64::try_from(level + 1).unwrap_or(i64::MAX);
-                notices.push(NewNotice { unit_id: Some(sup), account_id: None, kind: "escalated".into() });
+                notices.push(NewNotice {
+                    unit_id: Some(sup),
+                    account_id: None,
+                    kind: "escalated".into(),
+                });
                 event = Some(system(
                     "escalate",
                     format!("超时未办结,第{}级督办", level + 1),
@@ -869,7 +916,11 @@ fn timer_step(snap: &Snapshot, d: &Demand, now: DateTime<Utc>) -> Result<Step, S
         {
             next.warned = true;
             let unit = d.handler_id.unwrap_or(d.owner_id);
-            notices.push(NewNotice { unit_id: Some(unit), account_id: None, kind: "warning".into() });
+            notices.push(NewNotice {
+                unit_id: Some(unit),
+                account_id: None,
+                kind: "warning".into(),
+            });
             event = Some(system("warn", "即将超时预警".into(), Some(unit)));
         }
     }
@@ -927,7 +978,13 @@ fn decide_step(
                     .categories
                     .get(c.trim())
                     .filter(|c| c.active)
-                    .ok_or_else(|| invalid("category", "unknown_category", format!("unknown category {c:?}")))?;
+                    .ok_or_else(|| {
+                        invalid(
+                            "category",
+                            "unknown_category",
+                            format!("unknown category {c:?}"),
+                        )
+                    })?;
                 next.category = c.code.clone();
             }
             if let Some(u) = urgency {
@@ -941,54 +998,123 @@ fn decide_step(
             let dl = keep_or(deadline, next.handling_deadline);
             let mut n = note_text(note)?.unwrap_or_default();
             if next.urgency != d.urgency {
-                n = format!("{} {n}", urgency_label(next.urgency)).trim().to_string();
+                n = format!("{} {n}", urgency_label(next.urgency))
+                    .trim()
+                    .to_string();
             }
-            (Command::Assess { deadline: dl }, as_owner, Some(n).filter(|n| !n.is_empty()), None)
+            (
+                Command::Assess { deadline: dl },
+                as_owner,
+                Some(n).filter(|n| !n.is_empty()),
+                None,
+            )
         }
-        Action::Assign { unit, deadline, note } => {
-            notices.push(NewNotice { unit_id: Some(*unit), account_id: None, kind: "assigned".into() });
+        Action::Assign {
+            unit,
+            deadline,
+            note,
+        } => {
+            notices.push(NewNotice {
+                unit_id: Some(*unit),
+                account_id: None,
+                kind: "assigned".into(),
+            });
             let dl = keep_or(deadline, d.handling_deadline);
-            (Command::Assign { unit: *unit, deadline: dl }, as_owner, note_text(note)?, Some(*unit))
+            (
+                Command::Assign {
+                    unit: *unit,
+                    deadline: dl,
+                },
+                as_owner,
+                note_text(note)?,
+                Some(*unit),
+            )
         }
         Action::Start { note } => (Command::Start, as_handler, note_text(note)?, d.handler_id),
         Action::Answer { text } => {
             let text = intake::text("answer", text, intake::MAX_DESCRIPTION_CHARS)?;
             next.answer = Some(text.clone());
             if let Some(a) = d.reporter_account_id {
-                notices.push(NewNotice { unit_id: None, account_id: Some(a), kind: "answered".into() });
+                notices.push(NewNotice {
+                    unit_id: None,
+                    account_id: Some(a),
+                    kind: "answered".into(),
+                });
             }
             let rating_deadline = cfg.calendar.deadline(now, cfg.rating_window);
-            (Command::Answer { rating_deadline }, as_handler, Some(text), d.handler_id)
+            (
+                Command::Answer { rating_deadline },
+                as_handler,
+                Some(text),
+                d.handler_id,
+            )
         }
-        Action::Return { reason: r, deadline } => {
+        Action::Return {
+            reason: r,
+            deadline,
+        } => {
             let r = reason(r)?;
-            notices.push(NewNotice { unit_id: Some(d.owner_id), account_id: None, kind: "returned".into() });
+            notices.push(NewNotice {
+                unit_id: Some(d.owner_id),
+                account_id: None,
+                kind: "returned".into(),
+            });
             let dl = keep_or(deadline, d.handling_deadline);
-            (Command::Return { deadline: dl }, as_handler, Some(r), Some(d.owner_id))
+            (
+                Command::Return { deadline: dl },
+                as_handler,
+                Some(r),
+                Some(d.owner_id),
+            )
         }
         Action::Transfer { unit, reason: r } => {
             let r = reason(r)?;
-            notices.push(NewNotice { unit_id: Some(*unit), account_id: None, kind: "transfer_offered".into() });
-            (Command::Transfer { to: *unit }, as_owner, Some(r), Some(*unit))
+            notices.push(NewNotice {
+                unit_id: Some(*unit),
+                account_id: None,
+                kind: "transfer_offered".into(),
+            });
+            (
+                Command::Transfer { to: *unit },
+                as_owner,
+                Some(r),
+                Some(*unit),
+            )
         }
         Action::AcceptTransfer { deadline, note } => {
             let dl = keep_or(deadline, d.handling_deadline);
-            (Command::AcceptTransfer { deadline: dl }, as_target, note_text(note)?, d.transfer_to)
+            (
+                Command::AcceptTransfer { deadline: dl },
+                as_target,
+                note_text(note)?,
+                d.transfer_to,
+            )
         }
         Action::DeclineTransfer { reason: r } => {
             let r = reason(r)?;
-            notices.push(NewNotice { unit_id: Some(d.owner_id), account_id: None, kind: "transfer_declined".into() });
+            notices.push(NewNotice {
+                unit_id: Some(d.owner_id),
+                account_id: None,
+                kind: "transfer_declined".into(),
+            });
             (Command::DeclineTransfer, as_target, Some(r), d.transfer_to)
         }
         Action::Merge { into, note } => {
             next.merged_into = Some(*into);
             let n = note_text(note)?.unwrap_or_default();
-            (Command::Merge, as_owner, Some(format!("并入 #{into} {n}").trim().to_string()), None)
+            (
+                Command::Merge,
+                as_owner,
+                Some(format!("并入 #{into} {n}").trim().to_string()),
+                None,
+            )
         }
         Action::Reject { reason: r } => (Command::Reject, as_owner, Some(reason(r)?), None),
         Action::CloseUnrated => (Command::CloseUnrated, as_owner, None, None),
     };
-    let next_state = state.apply(&cmd, actor, now).map_err(ValidationError::from)?;
+    let next_state = state
+        .apply(&cmd, actor, now)
+        .map_err(ValidationError::from)?;
     absorb(&mut next, &next_state, now);
     finish(snap, &mut next, now);
     Ok(Step {
@@ -1025,15 +1151,14 @@ pub fn parse_instant(field: &str, raw: Option<&str>) -> ApiResult<Option<DateTim
             .map(|t| Some(t.with_timezone(&Utc)))
             .or_else(|_| {
                 // A datetime-local form field: Shanghai wall time without a zone.
-                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
-                    .map(|t| {
-                        Some(
-                            t.and_local_timezone(lianxin_domain::calendar::SHANGHAI)
-                                .single()
-                                .expect("fixed offset")
-                                .with_timezone(&Utc),
-                        )
-                    })
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").map(|t| {
+                    Some(
+                        t.and_local_timezone(lianxin_domain::calendar::SHANGHAI)
+                            .single()
+                            .expect("fixed offset")
+                            .with_timezone(&Utc),
+                    )
+                })
             })
             .map_err(|_| ApiError::invalid(field, format!("{field} must be an RFC 3339 time"))),
     }

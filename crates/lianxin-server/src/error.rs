@@ -75,6 +75,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "this step belongs to another unit, or only the reporter may rate",
     ),
     (
+        "invalid_header",
+        400,
+        "a request header is malformed (e.g. the Idempotency-Key)",
+    ),
+    (
         "idempotency_key_reused",
         409,
         "the Idempotency-Key was used before with a different request",

@@ -13,6 +13,7 @@ pub mod desk;
 pub mod error;
 pub mod extract;
 pub mod i18n;
+pub mod idempotency;
 pub mod metrics;
 pub mod open311;
 pub mod scheduler;
@@ -99,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{file}", get(web::asset))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

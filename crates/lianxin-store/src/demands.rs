@@ -422,7 +422,9 @@ async fn add_to_cell(
     sign: i64,
 ) -> Result<()> {
     let day = lianxin_domain::calendar::local_day(received_at).to_string();
-    let v = RateCounts::from_bits(bits).fields().map(|f| f as i64 * sign);
+    let v = RateCounts::from_bits(bits)
+        .fields()
+        .map(|f| f as i64 * sign);
     sqlx::query(
         "INSERT INTO rate_cells (unit_id, place_id, day, place_path, region, received, rejected, merged, \
          response_due, responded_in_time, resolution_due, resolved, rated, satisfied, strictly_satisfied) \
@@ -503,10 +505,7 @@ fn id_list(ids: &[i64]) -> String {
     if ids.is_empty() {
         "NULL".into()
     } else {
-        ids.iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -651,8 +650,16 @@ impl Store {
                     "place_id": row.try_get::<i64, _>("place_id")?,
                     "unit_id": row.try_get::<i64, _>("unit_id")?,
                 });
-                audit::append(tx, &actor, "delete", "routing_rule", &id.to_string(), Some(&before), None::<&()>)
-                    .await?;
+                audit::append(
+                    tx,
+                    &actor,
+                    "delete",
+                    "routing_rule",
+                    &id.to_string(),
+                    Some(&before),
+                    None::<&()>,
+                )
+                .await?;
                 Ok(())
             })
         })
@@ -984,7 +991,12 @@ impl Store {
     }
 
     /// The notices for these units or this account, newest first.
-    pub async fn notices(&self, units: &[i64], account_id: Option<i64>, limit: i64) -> Result<Vec<Notice>> {
+    pub async fn notices(
+        &self,
+        units: &[i64],
+        account_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Notice>> {
         let rows = sqlx::query(&format!(
             "SELECT n.id, n.demand_id, d.title AS demand_title, n.unit_id, n.account_id, n.kind, n.at \
              FROM demand_notices n JOIN demands d ON d.id = n.demand_id \
@@ -1184,7 +1196,12 @@ impl Store {
     }
 
     /// Records the response to a claimed key.
-    pub async fn record_idempotent_response(&self, key: &str, status: u16, body: &str) -> Result<()> {
+    pub async fn record_idempotent_response(
+        &self,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()> {
         let (key, body) = (key.to_string(), body.to_string());
         self.write(move |tx| {
             Box::pin(async move {
@@ -1220,11 +1237,13 @@ impl Store {
         let before = ts(before);
         self.write(move |tx| {
             Box::pin(async move {
-                Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-                    .bind(&before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected())
+                Ok(
+                    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                        .bind(&before)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                )
             })
         })
         .await
@@ -1393,7 +1412,16 @@ async fn apply_step(tx: &mut AnyConnection, before: &Demand, step: &Step) -> Res
         ));
     }
     if let Some(e) = &step.event {
-        insert_event(tx, before.id, &before.region, &now, Some(before.status), n.status, e).await?;
+        insert_event(
+            tx,
+            before.id,
+            &before.region,
+            &now,
+            Some(before.status),
+            n.status,
+            e,
+        )
+        .await?;
     }
     for notice in &step.notices {
         sqlx::query(

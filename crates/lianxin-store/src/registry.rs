@@ -568,7 +568,9 @@ impl Store {
             let depth = p.path.matches('/').count();
             let better = match &best {
                 None => true,
-                Some((bd, bdepth, _)) => dist < *bd - 1e-9 || ((dist - bd).abs() <= 1e-9 && depth > *bdepth),
+                Some((bd, bdepth, _)) => {
+                    dist < *bd - 1e-9 || ((dist - bd).abs() <= 1e-9 && depth > *bdepth)
+                }
             };
             if better {
                 best = Some((dist, depth, p));

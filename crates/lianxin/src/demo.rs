@@ -14,6 +14,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 
+pub mod demands;
+
 pub const DEMO_PASSWORD: &str = "lianxin-demo";
 const LOADED_MARKER: &str = "demo_world_loaded";
 

@@ -3,6 +3,7 @@
 //! (`import`). Each subcommand maps its flags onto [`config::Config`] and calls the
 //! store or the server crate; no rule lives here.
 
+mod bench;
 mod config;
 mod demo;
 mod import;
@@ -69,6 +70,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Measure this machine: each figure beside its baseline (docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
     },
 }
 
@@ -221,6 +227,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 }
             }
         }
+        Command::Bench { command } => bench::run(command).await?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -44,6 +44,11 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     let state = AppState::new(store.clone(), key, settings)
         .await
         .context("reading the demand loop's rules")?;
+    let open311_key = if demo {
+        Some(crate::demo::demands::ensure_loaded(&state).await?)
+    } else {
+        None
+    };
     let scheduler = lianxin_server::scheduler::spawn(state.desk.clone());
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -67,6 +72,9 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
                 l.scope_label
             );
         }
+    }
+    if let Some(key) = open311_key {
+        println!("Open311 GeoReport v2: http://{addr}/open311/v2/discovery.json  api_key={key}");
     }
     tracing::info!(%addr, engine = store.engine().as_str(), "listening");
     // Expired sessions are swept hourly.

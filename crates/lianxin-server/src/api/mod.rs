@@ -5,6 +5,7 @@
 //! caller's data scope; writes also need the role's permission (and, for tokens,
 //! the matching scope) and land on the audit trail.
 
+pub mod demands;
 mod registry;
 pub use registry::today as registry_today;
 
@@ -12,10 +13,10 @@ use crate::auth::{self, TOKEN_SCOPES};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiCaller, Id, JsonBody, QueryParams};
 use crate::AppState;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use lianxin_domain::pii::{random_token, PiiKey};
 use lianxin_domain::role::Permission;
@@ -57,6 +58,36 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/audit", get(audit_entries))
         .route("/audit/verify", get(audit_verify))
+        .route(
+            "/demands",
+            get(demands::list)
+                .post(demands::submit)
+                .layer(DefaultBodyLimit::max(demands::SUBMIT_BODY_LIMIT)),
+        )
+        .route("/demands/{id}", get(demands::get))
+        .route("/demands/{id}/actions", post(demands::act))
+        .route("/demands/{id}/rating", post(demands::rate))
+        .route("/demands/{id}/photos/{photo}", get(demands::photo))
+        .route("/track/{token}", get(demands::track))
+        .route("/track/{token}/rating", post(demands::track_rate))
+        .route("/track/{token}/stream", get(demands::track_stream))
+        .route("/rates", get(demands::rates))
+        .route("/notices", get(demands::notices))
+        .route(
+            "/categories",
+            get(demands::categories).put(demands::put_category),
+        )
+        .route(
+            "/routing-rules",
+            get(demands::routing_rules).post(demands::create_routing_rule),
+        )
+        .route("/routing-rules/{id}", delete(demands::delete_routing_rule))
+        .route(
+            "/time-limits",
+            get(demands::time_limits).put(demands::put_time_limit),
+        )
+        .route("/calendar", get(demands::calendar_years))
+        .route("/calendar/{year}", put(demands::put_calendar_year))
 }
 
 async fn openapi() -> Response {
