@@ -428,18 +428,20 @@ impl LoopState {
                 next.handler = Some(*unit);
                 next.deadline = *deadline;
             }
+            // For the handler's steps the state is checked first: before assignment
+            // there is no handler, and "not allowed while assessed" says why.
             Command::Start => {
-                need(is_handler, "the handling unit")?;
                 if self.status != Assigned {
                     return Err(wrong());
                 }
+                need(is_handler, "the handling unit")?;
                 next.status = InProgress;
             }
             Command::Answer { rating_deadline } => {
-                need(is_handler, "the handling unit")?;
                 if !matches!(self.status, Assigned | InProgress) {
                     return Err(wrong());
                 }
+                need(is_handler, "the handling unit")?;
                 next.status = Answered;
                 next.deadline = *rating_deadline;
             }
@@ -477,10 +479,10 @@ impl LoopState {
                 next.transfer_to = None;
             }
             Command::Return { deadline } => {
-                need(is_handler, "the handling unit")?;
                 if !matches!(self.status, Assigned | InProgress) {
                     return Err(wrong());
                 }
+                need(is_handler, "the handling unit")?;
                 next.status = Assessed;
                 next.handler = None;
                 next.deadline = *deadline;
@@ -749,9 +751,10 @@ mod tests {
             ),
             Err(LoopError::DeadlineInPast)
         );
+        // Starting before assignment is the wrong state, whoever asks.
         assert!(matches!(
             s.apply(&Command::Start, Actor::Unit(1), now),
-            Err(LoopError::NotYours { .. })
+            Err(LoopError::WrongState { .. })
         ));
         assert!(matches!(
             s.apply(

@@ -690,7 +690,11 @@ impl DemandDesk {
 
     /// The tracking token's demand, for the reporter's public page.
     pub async fn by_token(&self, token: &str) -> Result<Option<Demand>, StoreError> {
-        if token.is_empty() || token.len() > 64 || !token.chars().all(|c| c.is_ascii_alphanumeric())
+        if token.is_empty()
+            || token.len() > 64
+            || !token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Ok(None);
         }

@@ -20,6 +20,8 @@ pub struct App {
     pub base: String,
     pub store: TestStore,
     pub key: PiiKey,
+    /// The demand desk of the running server (its clock can be moved forward).
+    pub desk: std::sync::Arc<lianxin_server::desk::DemandDesk>,
 }
 
 fn password_hash() -> &'static str {
@@ -39,9 +41,11 @@ pub async fn spawn_app_with(engine: Engine, settings: Settings) -> App {
     let store = TestStore::new(engine).await.unwrap();
     let key = PiiKey::from_master(&[9; 32]);
     seed(&store, &key).await;
+    seed_loop(&store).await;
     let state = AppState::new(store.store.clone(), key.clone(), settings)
         .await
         .unwrap();
+    let desk = state.desk.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -56,6 +60,7 @@ pub async fn spawn_app_with(engine: Engine, settings: Settings) -> App {
         base: format!("http://{addr}"),
         store,
         key,
+        desk,
     }
 }
 
@@ -80,7 +85,13 @@ async fn seed(store: &TestStore, key: &PiiKey) {
         .unwrap();
         store.create_place(&actor, &all, &d).await.unwrap();
     }
-    for (code, serves) in [("KY-DW", "150207.BYXL.KY"), ("HX-DW", "150207.BYXL.HX")] {
+    for (code, serves) in [
+        ("KY-DW", "150207.BYXL.KY"),
+        ("HX-DW", "150207.BYXL.HX"),
+        ("BYXL-DGW", "150207.BYXL"),
+        ("JY-QW", "150207"),
+        ("KY-WY", "150207.BYXL.KY"),
+    ] {
         let d = OrgDraft::parse(&RawOrg {
             code: code.into(),
             name: format!("{code} 党委"),
@@ -112,6 +123,8 @@ async fn seed(store: &TestStore, key: &PiiKey) {
         ("ky.worker", Role::CommunityWorker, Some("150207.BYXL.KY")),
         ("official", Role::Official, Some("150207")),
         ("rider", Role::Rider, None),
+        ("resident", Role::Resident, Some("150207.BYXL.KY")),
+        ("resident2", Role::Resident, Some("150207.BYXL.KY")),
     ] {
         store
             .create_account(
@@ -126,6 +139,51 @@ async fn seed(store: &TestStore, key: &PiiKey) {
                     person_id: None,
                 },
             )
+            .await
+            .unwrap();
+    }
+}
+
+/// The demand loop's rules: three categories, and routing community → street →
+/// district, with property repairs at 开元社区 going to its property company.
+async fn seed_loop(store: &TestStore) {
+    use lianxin_store::demands::Category;
+    let actor = Actor::system("test");
+    for (code, name, urgency) in [
+        ("utilities", "水电气暖", "ordinary"),
+        ("property_repair", "物业报修", "ordinary"),
+        ("public_safety", "安全隐患", "emergency"),
+        ("other", "其他", "ordinary"),
+    ] {
+        store
+            .upsert_category(
+                &actor,
+                &Category {
+                    code: code.into(),
+                    name_zh: name.into(),
+                    name_en: code.into(),
+                    description: String::new(),
+                    default_urgency: lianxin_domain::demand::Urgency::parse(urgency).unwrap(),
+                    attributes: serde_json::json!([]),
+                    keywords: String::new(),
+                    sort: 0,
+                    active: true,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    for (category, place, unit) in [
+        (None, "150207", "JY-QW"),
+        (None, "150207.BYXL", "BYXL-DGW"),
+        (None, "150207.BYXL.KY", "KY-DW"),
+        (Some("property_repair"), "150207.BYXL.KY", "KY-WY"),
+        (None, "150207.BYXL.HX", "HX-DW"),
+    ] {
+        let place = store.place_by_code(place).await.unwrap().unwrap();
+        let unit = store.org_by_code(unit).await.unwrap().unwrap();
+        store
+            .create_routing_rule(&actor, category, place.id, unit.id)
             .await
             .unwrap();
     }
