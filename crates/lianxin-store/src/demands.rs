@@ -1401,7 +1401,9 @@ async fn apply_step(tx: &mut AnyConnection, before: &Demand, step: &Step) -> Res
     .bind(i64::from(n.warned))
     .bind(ts(n.step_at))
     .bind(before.id)
-    .bind(before.version)
+    // The version the decision was made on: a decision based on an older read, or
+    // racing another transaction on PostgreSQL, updates nothing.
+    .bind(n.version)
     .execute(&mut *tx)
     .await?
     .rows_affected();

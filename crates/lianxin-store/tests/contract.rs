@@ -37,6 +37,10 @@ mod run {
         concurrent_writes_keep_one_audit_chain,
         relations_respect_scope_and_time,
         a_failing_write_does_not_sink_its_neighbours,
+        demands_store_steps_photos_and_cells,
+        demand_steps_refuse_a_stale_version,
+        idempotency_claims,
+        routing_rules_and_time_limits,
     );
 }
 
@@ -812,4 +816,406 @@ async fn a_failing_write_does_not_sink_its_neighbours(store: &Store, _: Engine) 
         store.audit_verify().await.unwrap(),
         Verification::Intact { entries: 57 }
     );
+}
+
+// ----- the demand loop -----
+
+async fn seed_loop(store: &Store) -> (i64, i64, lianxin_store::registry::Place) {
+    use lianxin_store::demands::Category;
+    seed_places(store).await;
+    let all = DataScope::everything();
+    let org = store
+        .create_org(
+            &admin(),
+            &all,
+            &OrgDraft::parse(&RawOrg {
+                code: "KY-DW".into(),
+                name: "开元社区党委".into(),
+                kind: "party_committee".into(),
+                parent_code: None,
+                serves: vec!["150207.BYXL.KY".into()],
+            })
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let other = store
+        .create_org(
+            &admin(),
+            &all,
+            &OrgDraft::parse(&RawOrg {
+                code: "BYXL-DGW".into(),
+                name: "白音席勒街道党工委".into(),
+                kind: "party_committee".into(),
+                parent_code: None,
+                serves: vec!["150207.BYXL".into()],
+            })
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_category(
+            &admin(),
+            &Category {
+                code: "other".into(),
+                name_zh: "其他".into(),
+                name_en: "Other".into(),
+                description: String::new(),
+                default_urgency: lianxin_domain::demand::Urgency::Ordinary,
+                attributes: serde_json::json!([{"code": "x"}]),
+                keywords: String::new(),
+                sort: 1,
+                active: true,
+            },
+        )
+        .await
+        .unwrap();
+    let place = store
+        .place_by_code("150207.BYXL.KY")
+        .await
+        .unwrap()
+        .unwrap();
+    (org.id, other.id, place)
+}
+
+fn new_demand(
+    owner: i64,
+    place: &lianxin_store::registry::Place,
+    token: &str,
+    photos: Vec<Vec<u8>>,
+) -> lianxin_store::demands::NewDemand {
+    use lianxin_domain::demand::{LoopState, Status, Urgency};
+    use lianxin_domain::rates::{DemandOutcome, RateCounts};
+    let now = chrono::Utc::now();
+    let deadline = now + chrono::Duration::days(7);
+    let state = LoopState::received(owner, deadline, now).unwrap();
+    let outcome = DemandOutcome::from_loop(&state, now, deadline, deadline, None);
+    assert_eq!(outcome.status, Status::Received);
+    lianxin_store::demands::NewDemand {
+        region: place.region.clone(),
+        kind: lianxin_domain::intake::DemandKind::Help,
+        category: "other".into(),
+        urgency: Urgency::Ordinary,
+        channel: lianxin_domain::intake::Channel::Web,
+        title: "楼道灯".into(),
+        description: "楼道灯坏了".into(),
+        place_id: place.id,
+        place_path: place.path.clone(),
+        lat: Some(40.6),
+        lon: None,
+        address: None,
+        attributes: Some(serde_json::json!({"x": "1"})),
+        reporter_account_id: None,
+        reporter_name: Some("王".into()),
+        reporter_phone: None,
+        token_hash: PiiKey::token_hash(token),
+        owner_id: owner,
+        deadline,
+        response_deadline: deadline,
+        handling_deadline: deadline,
+        timer_at: Some(deadline),
+        timer_kind: Some("overdue".into()),
+        counted_bits: RateCounts::of(&outcome, now).to_bits().unwrap(),
+        received_at: now,
+        visit_id: None,
+        photos: photos
+            .into_iter()
+            .map(|bytes| lianxin_store::demands::NewPhoto {
+                content_type: "image/png".into(),
+                sha256: "x".into(),
+                bytes,
+            })
+            .collect(),
+        event: lianxin_store::demands::NewEvent {
+            actor: "public".into(),
+            actor_name: "居民".into(),
+            action: "submit".into(),
+            unit_id: Some(owner),
+            note: None,
+        },
+    }
+}
+
+async fn demands_store_steps_photos_and_cells(store: &Store, _: Engine) {
+    use lianxin_domain::demand::Status;
+    use lianxin_store::demands::{DemandQuery, NewEvent, RateGroup, Step};
+    let (ky, street, place) = seed_loop(store).await;
+    // Binary photos round-trip byte for byte (all 256 byte values).
+    let photo: Vec<u8> = (0..=255u8).collect();
+    let id = store
+        .insert_demand(new_demand(ky, &place, "tok-1", vec![photo.clone()]))
+        .await
+        .unwrap();
+    let d = store.demand(id).await.unwrap();
+    assert_eq!(d.status, Status::Received);
+    assert_eq!(d.owner_name, "开元社区党委");
+    assert_eq!(d.place_code, "150207.BYXL.KY");
+    assert_eq!(d.photo_count, 1);
+    assert_eq!(d.attributes, Some(serde_json::json!({"x": "1"})));
+    let photo_id = store.demand_photo_ids(id).await.unwrap()[0];
+    assert_eq!(store.demand_photo(id, photo_id).await.unwrap().1, photo);
+    assert_eq!(
+        store
+            .demand_by_token(&PiiKey::token_hash("tok-1"))
+            .await
+            .unwrap()
+            .map(|d| d.id),
+        Some(id)
+    );
+    assert!(store
+        .demand_by_token(&PiiKey::token_hash("tok-2"))
+        .await
+        .unwrap()
+        .is_none());
+    // A second demand with the same token hash is refused whole: no orphan photo.
+    let again = store
+        .insert_demand(new_demand(ky, &place, "tok-1", vec![vec![1, 2, 3]]))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
+    // A step moves the owner; the rate cell follows it.
+    let moved = store
+        .demand_step(id, move |d| {
+            let mut next = d.clone();
+            next.status = Status::Assessed;
+            next.owner_id = street;
+            next.counted_unit = street;
+            next.timer_at = None;
+            Ok(Step {
+                next,
+                event: Some(NewEvent {
+                    actor: "test".into(),
+                    actor_name: "测试".into(),
+                    action: "assess".into(),
+                    unit_id: None,
+                    note: Some("备注".into()),
+                }),
+                notices: vec![lianxin_store::demands::NewNotice {
+                    unit_id: Some(street),
+                    account_id: None,
+                    kind: "assigned".into(),
+                }],
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(moved.version, 2);
+    assert_eq!(moved.owner_name, "白音席勒街道党工委");
+    let events = store.demand_events(id).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].from_status, Some(Status::Received));
+    assert_eq!(events[1].note.as_deref(), Some("备注"));
+    let today = lianxin_domain::calendar::local_day(chrono::Utc::now());
+    let by_unit = store
+        .rate_counts(today, today, None, None, RateGroup::Unit)
+        .await
+        .unwrap();
+    let street_row = by_unit
+        .iter()
+        .find(|r| r.key == street.to_string())
+        .expect("the street's cell");
+    assert_eq!(street_row.counts.received, 1);
+    let ky_row = by_unit.iter().find(|r| r.key == ky.to_string());
+    assert!(ky_row.is_none_or(|r| r.counts.received == 0));
+    assert_eq!(
+        store.notices(&[street], None, 10).await.unwrap()[0].kind,
+        "assigned"
+    );
+    // The queue's query by unit and by place.
+    let q = DemandQuery {
+        units: Some(vec![street]),
+        limit: 10,
+        ..DemandQuery::default()
+    };
+    assert_eq!(store.search_demands(&q).await.unwrap().len(), 1);
+    let q = DemandQuery {
+        units: Some(vec![9999]),
+        place_path: Some("/150000/150400/".into()),
+        limit: 10,
+        ..DemandQuery::default()
+    };
+    assert!(store.search_demands(&q).await.unwrap().is_empty());
+    // The history is append-only.
+    let edit = sqlx_edit(store, "UPDATE demand_events SET note = 'x'").await;
+    assert!(edit.is_err());
+}
+
+async fn sqlx_edit(store: &Store, sql: &str) -> Result<(), String> {
+    let pool = sqlx::AnyPool::connect(&any_url(store))
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::query(sql)
+        .execute(&pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn any_url(store: &Store) -> String {
+    store.url().to_string()
+}
+
+async fn demand_steps_refuse_a_stale_version(store: &Store, _: Engine) {
+    use lianxin_domain::demand::Status;
+    use lianxin_store::demands::Step;
+    let (ky, _, place) = seed_loop(store).await;
+    let id = store
+        .insert_demand(new_demand(ky, &place, "tok-3", vec![]))
+        .await
+        .unwrap();
+    let stale = store.demand(id).await.unwrap();
+    let step = |d: &lianxin_store::demands::Demand, status| {
+        let mut next = d.clone();
+        next.status = status;
+        Step {
+            next,
+            event: None,
+            notices: vec![],
+        }
+    };
+    store
+        .demand_step(id, move |d| Ok(step(d, Status::Assessed)))
+        .await
+        .unwrap();
+    // A decision based on an old read loses: the version moved on.
+    let r = store
+        .demand_step(id, move |_| Ok(step(&stale, Status::Rejected)))
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict { .. })), "{r:?}");
+    assert_eq!(store.demand(id).await.unwrap().status, Status::Assessed);
+    // A refusal writes nothing.
+    let r = store
+        .demand_step(id, |_| {
+            Err(StoreError::Invalid(lianxin_domain::ValidationError::new(
+                "action",
+                "wrong_state",
+                "no",
+            )))
+        })
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))));
+    assert_eq!(store.demand(id).await.unwrap().version, 2);
+    // Timers: due ones are found, in order.
+    let far = chrono::Utc::now() + chrono::Duration::days(30);
+    assert_eq!(store.due_demands(far, 10).await.unwrap(), vec![id]);
+    assert!(store
+        .due_demands(chrono::Utc::now(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.next_timer().await.unwrap().is_some());
+}
+
+async fn idempotency_claims(store: &Store, _: Engine) {
+    use lianxin_store::demands::Claim;
+    assert_eq!(
+        store.claim_idempotency_key("k", "h1", 60).await.unwrap(),
+        Claim::New
+    );
+    assert_eq!(
+        store.claim_idempotency_key("k", "h1", 60).await.unwrap(),
+        Claim::InFlight
+    );
+    assert_eq!(
+        store.claim_idempotency_key("k", "h2", 60).await.unwrap(),
+        Claim::Mismatch
+    );
+    store
+        .record_idempotent_response("k", 201, "application/json\n{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_idempotency_key("k", "h1", 60).await.unwrap(),
+        Claim::Replay {
+            status: 201,
+            body: "application/json\n{}".into()
+        }
+    );
+    // A released claim runs again; a stale one is taken over.
+    store.claim_idempotency_key("r", "h", 60).await.unwrap();
+    store.release_idempotency_key("r").await.unwrap();
+    assert_eq!(
+        store.claim_idempotency_key("r", "h", 60).await.unwrap(),
+        Claim::New
+    );
+    assert_eq!(
+        store.claim_idempotency_key("r", "h", -1).await.unwrap(),
+        Claim::New
+    );
+    let purged = store
+        .purge_idempotency_keys(chrono::Utc::now() + chrono::Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(purged, 2);
+}
+
+async fn routing_rules_and_time_limits(store: &Store, _: Engine) {
+    use lianxin_domain::calendar::TimeLimit;
+    use lianxin_domain::demand::Urgency;
+    let (ky, street, place) = seed_loop(store).await;
+    let street_place = store.place_by_code("150207.BYXL").await.unwrap().unwrap();
+    let r1 = store
+        .create_routing_rule(&admin(), None, place.id, ky)
+        .await
+        .unwrap();
+    store
+        .create_routing_rule(&admin(), Some("other"), street_place.id, street)
+        .await
+        .unwrap();
+    let dup = store
+        .create_routing_rule(&admin(), None, place.id, street)
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict { .. })));
+    let rules = store.routing_rules().await.unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].place_code, "150207.BYXL", "ordered by path");
+    assert_eq!(rules[1].category, None);
+    store.delete_routing_rule(&admin(), r1).await.unwrap();
+    assert!(matches!(
+        store.delete_routing_rule(&admin(), r1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .set_time_limit(
+            &admin(),
+            Some("other"),
+            Urgency::Emergency,
+            Some(TimeLimit::parse("4h").unwrap()),
+        )
+        .await
+        .unwrap();
+    store
+        .set_time_limit(
+            &admin(),
+            None,
+            Urgency::Ordinary,
+            Some(TimeLimit::parse("5wd").unwrap()),
+        )
+        .await
+        .unwrap();
+    let limits = store.time_limits().await.unwrap();
+    assert_eq!(limits.len(), 2);
+    assert!(limits
+        .iter()
+        .any(|l| l.category.is_none() && l.time_limit == "5wd"));
+    store
+        .set_time_limit(&admin(), None, Urgency::Ordinary, None)
+        .await
+        .unwrap();
+    assert_eq!(store.time_limits().await.unwrap().len(), 1);
+    store
+        .set_calendar_year(&admin(), 2027, "[2027]\n")
+        .await
+        .unwrap();
+    assert_eq!(store.calendar_years().await.unwrap()[0].0, 2027);
+    // Every change is on the audit trail.
+    assert!(matches!(
+        store.audit_verify().await.unwrap(),
+        Verification::Intact { .. }
+    ));
+    let cats = store.categories(true).await.unwrap();
+    assert_eq!(cats[0].attributes, serde_json::json!([{"code": "x"}]));
 }

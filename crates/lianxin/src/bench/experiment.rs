@@ -18,15 +18,24 @@ pub async fn run(dir: &TempDir) -> Result<()> {
         let server = intake::Server::start(&served).await?;
         for n in [8, 16, 32, 64, 128] {
             let clients = intake::clients(&server, &w, n).await?;
-            let (_c, r) = intake::load(clients, Duration::from_secs(1), Duration::from_secs(3)).await;
-            eprintln!("E http clients={n}: {:.0}/s p50 {:.1} p99 {:.1} fail {}", r.rate, r.p50_ms, r.p99_ms, r.failures);
+            let (_c, r) =
+                intake::load(clients, Duration::from_secs(1), Duration::from_secs(3)).await;
+            eprintln!(
+                "E http clients={n}: {:.0}/s p50 {:.1} p99 {:.1} fail {}",
+                r.rate, r.p50_ms, r.p99_ms, r.failures
+            );
         }
         server.stop();
     }
     if which.contains("desk") {
         let store = open(dir, "e_desk.db").await?;
         let w = world::seed(&store).await?;
-        let state = AppState::new(store.clone(), PiiKey::from_master(&[7; 32]), Settings::default()).await?;
+        let state = AppState::new(
+            store.clone(),
+            PiiKey::from_master(&[7; 32]),
+            Settings::default(),
+        )
+        .await?;
         let count = Arc::new(AtomicU64::new(0));
         let until = Instant::now() + Duration::from_secs(3);
         let mut tasks = Vec::new();
@@ -46,7 +55,11 @@ pub async fn run(dir: &TempDir) -> Result<()> {
                                 place_code: Some(code.clone()),
                                 ..Intake::default()
                             },
-                            &Submitter { actor: "token:1".into(), name: "x".into(), account_id: None },
+                            &Submitter {
+                                actor: "token:1".into(),
+                                name: "x".into(),
+                                account_id: None,
+                            },
                         )
                         .await;
                     if r.is_ok() {
@@ -58,7 +71,10 @@ pub async fn run(dir: &TempDir) -> Result<()> {
         for t in tasks {
             t.await?;
         }
-        eprintln!("E desk.submit 64 tasks: {:.0}/s", count.load(Ordering::Relaxed) as f64 / 3.0);
+        eprintln!(
+            "E desk.submit 64 tasks: {:.0}/s",
+            count.load(Ordering::Relaxed) as f64 / 3.0
+        );
     }
     if which.contains("insert") {
         let store = open(dir, "e_ins.db").await?;
@@ -73,7 +89,11 @@ pub async fn run(dir: &TempDir) -> Result<()> {
             let place = w.communities[i % w.communities.len()].clone();
             tasks.push(tokio::spawn(async move {
                 while Instant::now() < until {
-                    if store.insert_demand(world::fresh_demand(&place, unit)).await.is_ok() {
+                    if store
+                        .insert_demand(world::fresh_demand(&place, unit))
+                        .await
+                        .is_ok()
+                    {
                         count.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -82,7 +102,10 @@ pub async fn run(dir: &TempDir) -> Result<()> {
         for t in tasks {
             t.await?;
         }
-        eprintln!("E store.insert_demand 64 tasks (group commit): {:.0}/s", count.load(Ordering::Relaxed) as f64 / 3.0);
+        eprintln!(
+            "E store.insert_demand 64 tasks (group commit): {:.0}/s",
+            count.load(Ordering::Relaxed) as f64 / 3.0
+        );
         let mut reads = 0u64;
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(2) {
@@ -93,14 +116,22 @@ pub async fn run(dir: &TempDir) -> Result<()> {
     }
     if which.contains("dash") {
         use sqlx::Connection;
-        let n: usize = std::env::var("E_N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let n: usize = std::env::var("E_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
         let store = open(dir, "e_dash.db").await?;
         let w = world::seed(&store).await?;
         let now = super::dashboard::fill(&store, &w, n).await?;
         let (from, to) = super::dashboard::period(now);
         let url = format!("sqlite://{}", dir.0.join("e_dash.db").display());
         let mut c = sqlx::SqliteConnection::connect(&url).await?;
-        let cells: i64 = sqlx::query_scalar("select count(*) from rate_cells").fetch_one(&mut c).await?;
+        sqlx::query("PRAGMA case_sensitive_like = ON")
+            .execute(&mut c)
+            .await?;
+        let cells: i64 = sqlx::query_scalar("select count(*) from rate_cells")
+            .fetch_one(&mut c)
+            .await?;
         eprintln!("E cells: {cells}");
         let sums = "CAST(COALESCE(SUM(r.received), 0) AS BIGINT), CAST(COALESCE(SUM(r.rejected), 0) AS BIGINT), CAST(COALESCE(SUM(r.merged), 0) AS BIGINT), CAST(COALESCE(SUM(r.response_due), 0) AS BIGINT), CAST(COALESCE(SUM(r.responded_in_time), 0) AS BIGINT), CAST(COALESCE(SUM(r.resolution_due), 0) AS BIGINT), CAST(COALESCE(SUM(r.resolved), 0) AS BIGINT), CAST(COALESCE(SUM(r.rated), 0) AS BIGINT), CAST(COALESCE(SUM(r.satisfied), 0) AS BIGINT), CAST(COALESCE(SUM(r.strictly_satisfied), 0) AS BIGINT)";
         let variants = [
@@ -111,21 +142,42 @@ pub async fn run(dir: &TempDir) -> Result<()> {
             ("total", format!("SELECT {sums} FROM rate_cells r WHERE r.day >= $1 AND r.day <= $2 AND r.place_path LIKE $3")),
         ];
         for (name, sql) in &variants {
-            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind(from.to_string()).bind(to.to_string()).bind("/%")
-                .fetch_all(&mut c).await?;
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .bind(from.to_string())
+                    .bind(to.to_string())
+                    .bind("/%")
+                    .fetch_all(&mut c)
+                    .await?;
             let mut times = Vec::new();
             for _ in 0..5 {
                 let s = Instant::now();
-                let _ = sqlx::query(sql).bind(from.to_string()).bind(to.to_string()).bind("/%").fetch_all(&mut c).await?;
+                let _ = sqlx::query(sql)
+                    .bind(from.to_string())
+                    .bind(to.to_string())
+                    .bind("/%")
+                    .fetch_all(&mut c)
+                    .await?;
                 times.push(s.elapsed().as_secs_f64() * 1000.0);
             }
-            eprintln!("E {name}: median {:.1} ms  plan: {:?}", super::median(&times), plan.iter().map(|p| p.3.clone()).collect::<Vec<_>>());
+            eprintln!(
+                "E {name}: median {:.1} ms  plan: {:?}",
+                super::median(&times),
+                plan.iter().map(|p| p.3.clone()).collect::<Vec<_>>()
+            );
         }
         let mut times = Vec::new();
         for _ in 0..5 {
             let s = Instant::now();
-            store.rate_counts(from, to, None, None, lianxin_store::demands::RateGroup::Total).await?;
+            store
+                .rate_counts(
+                    from,
+                    to,
+                    None,
+                    None,
+                    lianxin_store::demands::RateGroup::Total,
+                )
+                .await?;
             times.push(s.elapsed().as_secs_f64() * 1000.0);
         }
         eprintln!("E store total: median {:.1} ms", super::median(&times));

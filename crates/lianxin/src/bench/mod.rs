@@ -9,6 +9,7 @@
 //! folder, removed at the end. Progress goes to stderr, results to stdout.
 
 mod dashboard;
+mod experiment;
 mod intake;
 mod world;
 
@@ -38,6 +39,9 @@ pub async fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Demands { quick, json } => {
             let plan = if quick { Plan::QUICK } else { Plan::FULL };
             let dir = TempDir::new("lianxin-bench")?;
+            if std::env::var("LIANXIN_BENCH_EXPERIMENT").is_ok() {
+                return experiment::run(&dir).await;
+            }
             let facts = facts(&dir, &plan).await?;
             eprintln!("bench: {facts}");
             let rows = demands(&dir, &plan).await?;
