@@ -87,6 +87,8 @@ impl Default for LoopConfig {
 struct Snapshot {
     config: LoopConfig,
     routing: RoutingTable,
+    /// The names of the units the rules route to (the owners of new demands).
+    unit_names: HashMap<i64, String>,
     categories: HashMap<String, Category>,
 }
 
@@ -274,10 +276,12 @@ impl DemandDesk {
             tracing::debug!(year, "holiday calendar added");
             config.calendar.merge(cal);
         }
-        let rules = self
-            .store
-            .routing_rules()
-            .await?
+        let rows = self.store.routing_rules().await?;
+        let unit_names = rows
+            .iter()
+            .map(|r| (r.unit_id, r.unit_name.clone()))
+            .collect();
+        let rules = rows
             .into_iter()
             .map(|r| RoutingRule {
                 category: r.category,
@@ -295,6 +299,7 @@ impl DemandDesk {
         *self.snapshot.write().expect("snapshot lock") = Arc::new(Snapshot {
             config,
             routing: RoutingTable::new(rules),
+            unit_names,
             categories,
         });
         Ok(())
@@ -539,7 +544,11 @@ impl DemandDesk {
             status: Status::Received,
             version: 1,
         });
-        let owner_name = self.store.org_name(route.unit).await?.unwrap_or_default();
+        let owner_name = snap
+            .unit_names
+            .get(&route.unit)
+            .cloned()
+            .unwrap_or_default();
         Ok(Submitted {
             id,
             tracking_token: token,

@@ -1036,6 +1036,7 @@ mod cases {
             "start_date=2001-02-01T00:00:00Z&end_date=2001-01-01T00:00:00Z",
             "start_date=2001-01-01",
             "end_date=yesterday",
+            "start_date=262143-01-01T00:00:00%2B0000",
             "status=pending",
             "service_request_id=1,two",
         ] {

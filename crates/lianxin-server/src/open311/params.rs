@@ -7,7 +7,7 @@
 //! instead of a framework rejection. An empty value counts as absent (the spec says
 //! so for optional parameters, and clients send empty fields).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use std::collections::BTreeMap;
 
 /// Decoded `name=value` pairs, in the order they came.
@@ -112,13 +112,15 @@ pub fn comma_list(raw: &str) -> Vec<&str> {
 ///
 /// A client that forgot to percent-encode the `+` of an offset sends a space
 /// (`…T00:00:00 08:00`); that is read as the `+` it meant, since a space can never
-/// be valid there.
+/// be valid there. Years are limited to 1–9999 so that date arithmetic on the
+/// result (the 90-day window) can never overflow.
 pub fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
     let try_parse = |s: &str| {
         DateTime::parse_from_rfc3339(s)
             .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
             .ok()
             .map(|t| t.with_timezone(&Utc))
+            .filter(|t| (1..=9999).contains(&t.year()))
     };
     let s = raw.trim();
     try_parse(s).or_else(|| {
@@ -175,6 +177,8 @@ mod tests {
         assert_eq!(parse_time("2024-03-01T08:00:00"), None);
         assert_eq!(parse_time("2024-03-01"), None);
         assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time("262143-12-31T00:00:00+0000"), None);
+        assert_eq!(parse_time("+262143-12-31T00:00:00+0000"), None);
     }
 
     #[test]
