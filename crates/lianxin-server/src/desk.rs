@@ -404,7 +404,25 @@ impl DemandDesk {
     }
 
     /// Validates, routes, times and stores a new demand.
-    pub async fn submit(&self, mut i: Intake, by: &Submitter) -> Result<Submitted, StoreError> {
+    pub async fn submit(&self, i: Intake, by: &Submitter) -> Result<Submitted, StoreError> {
+        let (d, mut submitted) = self.prepare(i, by).await?;
+        submitted.id = self.store.insert_demand(d).await?;
+        let _ = self.changes.send(DemandChange {
+            id: submitted.id,
+            status: Status::Received,
+            version: 1,
+        });
+        Ok(submitted)
+    }
+
+    /// Validates, routes and times a new demand without storing it: `submit` stores
+    /// one, imports store many in one transaction. The `Submitted` has id 0 until
+    /// stored.
+    pub async fn prepare(
+        &self,
+        mut i: Intake,
+        by: &Submitter,
+    ) -> Result<(NewDemand, Submitted), StoreError> {
         let snap = self.snapshot();
         let kind = DemandKind::parse(&i.kind)?;
         let channel = Channel::parse(&i.channel)?;
@@ -538,19 +556,13 @@ impl DemandDesk {
                 note: Some(format!("{} · {}", channel.label_zh(), kind.label_zh())),
             },
         };
-        let id = self.store.insert_demand(d).await?;
-        let _ = self.changes.send(DemandChange {
-            id,
-            status: Status::Received,
-            version: 1,
-        });
         let owner_name = snap
             .unit_names
             .get(&route.unit)
             .cloned()
             .unwrap_or_default();
-        Ok(Submitted {
-            id,
+        let submitted = Submitted {
+            id: 0,
             tracking_token: token,
             status: Status::Received,
             category: category.code,
@@ -560,7 +572,8 @@ impl DemandDesk {
             place_name: place.name,
             deadline,
             received_at: now,
-        })
+        };
+        Ok((d, submitted))
     }
 
     /// A unit's step on demand `id`.

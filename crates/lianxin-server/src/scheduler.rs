@@ -5,6 +5,9 @@
 //! earliest timer (at most every [`MAX_SLEEP`], so timers set by another server
 //! process are seen too), runs [`DemandDesk::tick`], and sleeps again. After a restart
 //! the first tick finds every timer that fell due while the server was down.
+//!
+//! It also re-reads the loop's rules every [`RELOAD_EVERY`], so a change made through
+//! another server process reaches this one.
 
 use crate::desk::DemandDesk;
 use std::sync::Arc;
@@ -12,12 +15,21 @@ use std::time::Duration;
 
 /// The longest the scheduler sleeps between looks.
 pub const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// How often the cached routing rules, time limits and calendars are re-read.
+pub const RELOAD_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 /// Starts the scheduler; it runs until the task is aborted.
 pub fn spawn(desk: Arc<DemandDesk>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_purge = desk.now();
+        let mut last_reload = desk.now();
         loop {
+            if desk.now() - last_reload >= RELOAD_EVERY {
+                last_reload = desk.now();
+                if let Err(e) = desk.reload().await {
+                    tracing::warn!(error = %e, "scheduler: cannot re-read the loop's rules");
+                }
+            }
             match desk.tick().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(demands = n, "scheduler: timers run"),

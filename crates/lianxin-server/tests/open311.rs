@@ -50,6 +50,7 @@ on_every_engine!(
     status_notes_follow_the_loop,
     user_text_cannot_break_the_documents,
     unknown_paths_and_formats_are_404,
+    location_forms_can_alternate,
 );
 
 const KY: &str = "150207.BYXL.KY";
@@ -278,23 +279,35 @@ async fn spawn(engine: Engine) -> App {
     let all = DataScope::everything();
     let mut root = 0;
     for (code, name, level, parent, point) in [
-        ("150000", "内蒙古自治区", "region", None, None),
-        ("150200", "包头市", "city", Some("150000"), None),
-        ("150207", "九原区", "county", Some("150200"), None),
-        ("150207.BYXL", "白音席勒街道", "town", Some("150207"), None),
+        ("150000", "内蒙古自治区", "region", None, (40.8, 111.7)),
+        ("150200", "包头市", "city", Some("150000"), (40.66, 109.84)),
+        (
+            "150207",
+            "九原区",
+            "county",
+            Some("150200"),
+            (40.61, 109.97),
+        ),
+        (
+            "150207.BYXL",
+            "白音席勒街道",
+            "town",
+            Some("150207"),
+            (40.64, 109.87),
+        ),
         (
             KY,
             "开元社区",
             "village",
             Some("150207.BYXL"),
-            Some((40.6, 109.8)),
+            (40.6, 109.8),
         ),
         (
             HX,
             "和谐社区",
             "village",
             Some("150207.BYXL"),
-            Some((40.7, 109.9)),
+            (40.7, 109.9),
         ),
     ] {
         let d = PlaceDraft::parse(&RawPlace {
@@ -302,8 +315,8 @@ async fn spawn(engine: Engine) -> App {
             name: name.into(),
             level: level.into(),
             parent_code: parent.map(Into::into),
-            lat: point.map(|p| p.0),
-            lon: point.map(|p| p.1),
+            lat: Some(point.0),
+            lon: Some(point.1),
         })
         .unwrap();
         let p = store.create_place(&actor, &all, &d).await.unwrap();
@@ -1199,6 +1212,29 @@ mod cases {
             .child("description")
             .text
             .contains("<evil/>"));
+    }
+
+    /// Clients place requests by place code or by point, in any order; the store
+    /// must take a point after a request without one (and the other way round).
+    pub async fn location_forms_can_alternate(app: &App) {
+        let by_place = [("service_code", "garbage"), ("address_id", HX)];
+        let by_point = [
+            ("service_code", "garbage"),
+            ("lat", KY_POINT.0),
+            ("long", KY_POINT.1),
+        ];
+        let mut filed = Vec::new();
+        for form in [&by_place[..], &by_point, &by_place, &by_point] {
+            filed.push(app.file(form).await.0);
+        }
+        let places: Vec<Value> = {
+            let mut out = Vec::new();
+            for id in &filed {
+                out.push(app.json(&format!("requests/{id}.json")).await[0]["address_id"].clone());
+            }
+            out
+        };
+        assert_eq!(places, vec![json!(HX), json!(KY), json!(HX), json!(KY)]);
     }
 
     pub async fn unknown_paths_and_formats_are_404(app: &App) {

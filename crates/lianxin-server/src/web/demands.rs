@@ -395,6 +395,7 @@ fn explain(lang: Lang, status: StatusCode, code: &str, field: &str, detail: &str
         ("deadline_in_past", _) => t("err_deadline_past"),
         ("forbidden" | "csrf_failed", _) => t("err_forbidden"),
         ("conflict", _) => t("err_conflict"),
+        ("not_found", _) => t("error_404"),
         ("not_an_image", _) => t("err_not_an_image"),
         ("photo_too_large" | "payload_too_large", _) => t("err_photo_too_large"),
         ("too_many_photos", _) => t("err_too_many_photos"),
@@ -435,7 +436,7 @@ fn from_store(lang: Lang, e: StoreError) -> Result<Problem, ApiError> {
 }
 
 fn from_api(lang: Lang, e: ApiError) -> Result<Problem, ApiError> {
-    if e.status.is_server_error() || e.status == StatusCode::NOT_FOUND && e.field.is_none() {
+    if e.status.is_server_error() {
         return Err(e);
     }
     Ok(explain(

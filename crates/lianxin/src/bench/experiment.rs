@@ -27,6 +27,64 @@ pub async fn run(dir: &TempDir) -> Result<()> {
         }
         server.stop();
     }
+    if which.contains("get") {
+        let served = open(dir, "e_get.db").await?;
+        let w = world::seed(&served).await?;
+        let server = intake::Server::start(&served).await?;
+        for path in ["/healthz", "/api/v1/me"] {
+            let clients = intake::clients(&server, &w, 64).await?;
+            let (_c, r) = intake::load_get(
+                clients,
+                path,
+                Duration::from_secs(1),
+                Duration::from_secs(3),
+            )
+            .await;
+            eprintln!(
+                "E GET {path} 64 clients: {:.0}/s p50 {:.1} p99 {:.1} fail {}",
+                r.rate, r.p50_ms, r.p99_ms, r.failures
+            );
+        }
+        server.stop();
+    }
+    if which.contains("ping") {
+        use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+        use std::str::FromStr;
+        let store = open(dir, "e_ping.db").await?;
+        let _w = world::seed(&store).await?;
+        let url = format!("sqlite://{}", dir.0.join("e_ping.db").display());
+        for test in [true, false] {
+            let pool = AnyPoolOptions::new()
+                .max_connections(4)
+                .test_before_acquire(test)
+                .connect_with(AnyConnectOptions::from_str(&url)?)
+                .await?;
+            let mut n = 0u64;
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(2) {
+                let _: Option<i64> = sqlx::query_scalar("SELECT id FROM places WHERE code = $1")
+                    .bind("150207.BYXL.C01")
+                    .fetch_optional(&pool)
+                    .await?;
+                n += 1;
+            }
+            eprintln!(
+                "E pool query test_before_acquire={test}: {:.1} us each",
+                2e6 / n as f64
+            );
+            let mut conn = pool.acquire().await?;
+            let mut n = 0u64;
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(2) {
+                let _: Option<i64> = sqlx::query_scalar("SELECT id FROM places WHERE code = $1")
+                    .bind("150207.BYXL.C01")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                n += 1;
+            }
+            eprintln!("E held-connection query: {:.1} us each", 2e6 / n as f64);
+        }
+    }
     if which.contains("desk") {
         let store = open(dir, "e_desk.db").await?;
         let w = world::seed(&store).await?;
