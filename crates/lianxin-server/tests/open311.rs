@@ -978,7 +978,39 @@ mod cases {
             .id
             .to_string();
 
-        assert_eq!(app.ids("").await, set(&[&a, &b, &c]), "reports stay out");
+        // A help request told to an official on a visit: not for publication.
+        let visit = app
+            .state
+            .desk
+            .submit(
+                Intake {
+                    kind: "help".into(),
+                    category: "garbage".into(),
+                    channel: "visit".into(),
+                    description: "我家门口的垃圾桶坏了".into(),
+                    place_code: Some(KY.into()),
+                    ..Default::default()
+                },
+                &Submitter {
+                    actor: "public".into(),
+                    name: "居民".into(),
+                    account_id: None,
+                },
+            )
+            .await
+            .unwrap()
+            .id
+            .to_string();
+        assert_eq!(
+            app.ids("").await,
+            set(&[&a, &b, &c]),
+            "reports and demands from private channels stay out"
+        );
+        assert_eq!(
+            app.ids(&format!("service_request_id={visit}")).await,
+            set(&[])
+        );
+        expect_fail(app.get(&format!("requests/{visit}.json")).await, 404).await;
         assert_eq!(
             app.ids("service_code=&status=&jurisdiction_id=").await,
             set(&[&a, &b, &c])

@@ -249,6 +249,10 @@ pub struct DemandQuery {
     /// with no `place_path`: no restriction.
     pub units: Option<Vec<i64>>,
     pub reporter_account_id: Option<i64>,
+    /// Only demands that came by these channels.
+    pub channels: Vec<Channel>,
+    /// Leave out demands of these kinds.
+    pub exclude_kinds: Vec<DemandKind>,
     pub overdue_only: bool,
     /// Newest first when false; by deadline (the worker's queue) when true.
     pub by_deadline: bool,
@@ -411,6 +415,7 @@ fn category_from_row(row: &AnyRow) -> Result<Category> {
 }
 
 /// Adds `sign` × a demand's contribution to its rate cell.
+#[allow(clippy::too_many_arguments)]
 async fn add_to_cell(
     conn: &mut AnyConnection,
     unit_id: i64,
@@ -948,6 +953,22 @@ impl Store {
         if let Some(a) = q.reporter_account_id {
             sql.push_str(&format!(" AND d.reporter_account_id = {a}"));
         }
+        if !q.channels.is_empty() {
+            let l: Vec<String> = q
+                .channels
+                .iter()
+                .map(|c| format!("'{}'", c.as_str()))
+                .collect();
+            sql.push_str(&format!(" AND d.channel IN ({})", l.join(",")));
+        }
+        if !q.exclude_kinds.is_empty() {
+            let l: Vec<String> = q
+                .exclude_kinds
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect();
+            sql.push_str(&format!(" AND d.kind NOT IN ({})", l.join(",")));
+        }
         if q.overdue_only {
             sql.push_str(" AND d.overdue = 1");
         }
@@ -1288,7 +1309,8 @@ async fn insert_demand(tx: &mut AnyConnection, d: &NewDemand) -> Result<i64> {
          place_path, lat, lon, address, attributes, reporter_account_id, reporter_name, reporter_phone_enc, \
          reporter_phone_hash, reporter_phone_masked, token_hash, status, owner_id, deadline, \
          response_deadline, handling_deadline, timer_at, timer_kind, counted_unit, counted_bits, \
-         received_at, updated_at, step_at, visit_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+         received_at, updated_at, step_at, visit_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         CAST($10 AS DOUBLE PRECISION), CAST($11 AS DOUBLE PRECISION), \
          $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $29, $29, \
          $30) \
          RETURNING id",
@@ -1302,8 +1324,8 @@ async fn insert_demand(tx: &mut AnyConnection, d: &NewDemand) -> Result<i64> {
     .bind(&d.description)
     .bind(d.place_id)
     .bind(&d.place_path)
-    .bind(d.lat)
-    .bind(d.lon)
+    .bind(crate::float_text(d.lat))
+    .bind(crate::float_text(d.lon))
     .bind(&d.address)
     .bind(d.attributes.as_ref().map(Value::to_string))
     .bind(d.reporter_account_id)

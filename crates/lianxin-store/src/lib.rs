@@ -257,6 +257,16 @@ fn sqlite_path(url: &str) -> Result<String> {
     Ok(path.to_string())
 }
 
+/// A nullable coordinate as the text bound to `CAST($n AS DOUBLE PRECISION)`.
+///
+/// sqlx's `Any` driver (0.8) sends a NULL `f64` to PostgreSQL with a different type
+/// than a present one, and PostgreSQL then refuses the next present value for the
+/// same prepared statement ("incorrect binary data format"; sqlx issue #4284). Text
+/// keeps one type; Rust prints floats so that they read back exactly.
+pub(crate) fn float_text(v: Option<f64>) -> Option<String> {
+    v.map(|v| v.to_string())
+}
+
 /// The current time as stored: RFC 3339, UTC, milliseconds. Sorts as text.
 pub fn now_text() -> String {
     chrono::Utc::now()

@@ -272,7 +272,8 @@ async fn insert_place(
     let now = now_text();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO places (code, name, level, parent_id, path, region, lat, lon, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, CAST($7 AS DOUBLE PRECISION), CAST($8 AS DOUBLE PRECISION), $9, $9) \
+         RETURNING id",
     )
     .bind(d.code.as_str())
     .bind(&d.name)
@@ -280,8 +281,8 @@ async fn insert_place(
     .bind(parent.as_ref().map(|p| p.id))
     .bind(&path)
     .bind(d.code.region_code())
-    .bind(d.point.map(|p| p.lat))
-    .bind(d.point.map(|p| p.lon))
+    .bind(crate::float_text(d.point.map(|p| p.lat)))
+    .bind(crate::float_text(d.point.map(|p| p.lon)))
     .bind(&now)
     .fetch_one(&mut *conn)
     .await?;

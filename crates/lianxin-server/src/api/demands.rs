@@ -309,6 +309,7 @@ pub struct ActionBody {
 }
 
 /// Builds a step from its name and fields (shared by the API and the web forms).
+#[allow(clippy::too_many_arguments)]
 pub fn parse_action(
     name: &str,
     urgency: Option<&str>,

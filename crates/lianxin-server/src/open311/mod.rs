@@ -31,7 +31,7 @@ use format::{respond, Fail, Format, Node, Reply};
 use lianxin_domain::demand::Status;
 use lianxin_domain::pii::PiiKey;
 use lianxin_store::accounts::{Account, ApiToken};
-use lianxin_store::demands::{Demand, DemandQuery};
+use lianxin_store::demands::DemandQuery;
 use lianxin_store::StoreError;
 use params::{comma_list, parse_time, Params};
 
@@ -53,7 +53,6 @@ const MAX_RESULTS: usize = 1000;
 const MAX_SPAN_DAYS: i64 = 90;
 /// How many pages of the store the public listing reads at most while skipping
 /// demands it may not show, so one query's cost stays bounded.
-const MAX_PAGES: i64 = 5;
 /// The scopes that let a token submit service requests.
 const SUBMIT_SCOPES: [&str; 2] = ["open311", "demands:write"];
 
@@ -477,18 +476,9 @@ fn request_query(p: &Params, now: DateTime<Utc>) -> Result<DemandQuery, Fail> {
 
 async fn list_requests(state: &AppState, p: &Params) -> Result<Reply, Fail> {
     let mut q = request_query(p, state.desk.now())?;
+    model::public_only(&mut q);
     q.limit = i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX);
-    let mut found: Vec<Demand> = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let page = state.store.search_demands(&q).await?;
-        let full = page.len() == MAX_RESULTS;
-        found.extend(page.into_iter().filter(model::is_public));
-        if found.len() >= MAX_RESULTS || !full {
-            break;
-        }
-        q.offset += q.limit;
-    }
-    found.truncate(MAX_RESULTS);
+    let found = state.store.search_demands(&q).await?;
     Ok(Reply::ok(
         "service_requests",
         Node::List("request", found.iter().map(model::request).collect()),

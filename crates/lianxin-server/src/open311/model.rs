@@ -256,10 +256,19 @@ pub fn check_media_url(raw: &str) -> Result<String, String> {
     }
 }
 
-/// Whether the demand may appear in the public GeoReport feed. Whistle-blowing
-/// (举报) stays out: publishing it could expose the person who reported.
+/// Whether the demand may appear in the public GeoReport feed: only what was filed
+/// through Open311 itself, where publication is the norm. Demands raised on a visit,
+/// by the hotline or on the resident's own pages were told to officials, not to the
+/// public, so their words and locations stay out. Whistle-blowing (举报) stays out
+/// whatever its channel: publishing it could expose the person who reported.
 pub fn is_public(d: &Demand) -> bool {
-    d.kind != DemandKind::Report
+    d.kind != DemandKind::Report && d.channel == lianxin_domain::intake::Channel::Open311
+}
+
+/// The same rule as a store filter.
+pub fn public_only(q: &mut lianxin_store::demands::DemandQuery) {
+    q.channels = vec![lianxin_domain::intake::Channel::Open311];
+    q.exclude_kinds = vec![DemandKind::Report];
 }
 
 /// The spec's two states. Answered demands stay open: the reporter may still

@@ -18,6 +18,7 @@ use lianxin_store::demands::{NewDemand, RateGroup};
 use lianxin_store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::path::Path;
 use std::time::Instant;
 
 /// Demands per fill transaction.
@@ -109,6 +110,23 @@ fn plausible_outcome(
 /// The period the dashboard asks about: the Shanghai days of the fill.
 pub fn period(now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
     (local_day(now - Duration::days(DAYS)), local_day(now))
+}
+
+/// How many rate cells the period holds: what the dashboard query adds up. Read
+/// beside the store, on a connection of its own, since the store does not say.
+pub async fn cells_in_period(db: &Path, now: DateTime<Utc>) -> Result<u64> {
+    use sqlx::Connection;
+    let (from, to) = period(now);
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display())).await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM rate_cells WHERE day >= $1 AND day <= $2")
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_one(&mut conn)
+            .await?;
+    conn.close().await?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Times of the dashboard query (rates by unit, whole period), in milliseconds, and

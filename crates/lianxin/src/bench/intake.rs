@@ -263,58 +263,6 @@ pub async fn load(
     (clients, run)
 }
 
-pub async fn load_get(
-    clients: Vec<Client>,
-    path: &'static str,
-    warmup: Duration,
-    measure: Duration,
-) -> (Vec<Client>, LoadRun) {
-    let from = Instant::now() + warmup;
-    let until = from + measure;
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .map(|mut c| {
-            tokio::spawn(async move {
-                let mut n = 0u64;
-                let mut fails = 0u64;
-                while Instant::now() < until {
-                    c.sender.ready().await.ok();
-                    let mut req = Request::get(path);
-                    req.headers_mut()
-                        .unwrap()
-                        .insert(HOST, c.target.host.clone());
-                    req.headers_mut()
-                        .unwrap()
-                        .insert(AUTHORIZATION, c.target.auth.clone());
-                    let res = c
-                        .sender
-                        .send_request(req.body(Full::new(Bytes::new())).unwrap())
-                        .await
-                        .unwrap();
-                    let ok = res.status() == StatusCode::OK;
-                    let _ = res.into_body().collect().await;
-                    if Instant::now() >= from {
-                        if ok {
-                            n += 1
-                        } else {
-                            fails += 1
-                        }
-                    }
-                }
-                (n, fails)
-            })
-        })
-        .collect();
-    let mut run = LoadRun::default();
-    for t in tasks {
-        let (n, f) = t.await.unwrap();
-        run.created += n;
-        run.failures += f;
-    }
-    run.rate = run.created as f64 / measure.as_secs_f64();
-    (Vec::new(), run)
-}
-
 /// One client's loop; gives the client back unless its connection died for good.
 async fn drive(mut c: Client, from: Instant, until: Instant) -> (Option<Client>, Tally) {
     let mut tally = Tally {

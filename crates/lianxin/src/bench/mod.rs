@@ -9,7 +9,6 @@
 //! folder, removed at the end. Progress goes to stderr, results to stdout.
 
 mod dashboard;
-mod experiment;
 mod intake;
 mod world;
 
@@ -39,9 +38,6 @@ pub async fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Demands { quick, json } => {
             let plan = if quick { Plan::QUICK } else { Plan::FULL };
             let dir = TempDir::new("lianxin-bench")?;
-            if std::env::var("LIANXIN_BENCH_EXPERIMENT").is_ok() {
-                return experiment::run(&dir).await;
-            }
             let facts = facts(&dir, &plan).await?;
             eprintln!("bench: {facts}");
             let rows = demands(&dir, &plan).await?;
@@ -271,6 +267,7 @@ async fn dashboard_rows(dir: &TempDir, plan: &Plan) -> Result<Vec<Row>> {
     eprintln!("bench:   timing the full scan");
     let (scan, scan_received) = dashboard::time_scan(&store, now, plan.scan_runs).await?;
     store.close().await;
+    let cell_count = dashboard::cells_in_period(&dir.0.join("dashboard.db"), now).await?;
 
     let cells = median(&cells);
     let scan = median(&scan);
@@ -282,6 +279,7 @@ async fn dashboard_rows(dir: &TempDir, plan: &Plan) -> Result<Vec<Row>> {
         )
         .against("full scan", scan)
         .target("< 50 ms", cells < 50.0),
+        Row::new("rate cells summed", cell_count as f64, "cells"),
         Row::new("received: cells vs scan", cells_received as f64, "demands")
             .against("full scan", scan_received as f64)
             .target("equal", cells_received == scan_received),
