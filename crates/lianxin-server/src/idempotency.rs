@@ -70,6 +70,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .or_else(|| {
             crate::auth::cookie(&parts.headers, crate::auth::SESSION_COOKIE).map(|c| c.into_bytes())
         })
+        .or_else(|| open311_key(parts.uri.query(), &parts.headers, &bytes))
         .unwrap_or_default();
     let who = hex::encode(Sha256::digest(&credential));
     let mut h = Sha256::new();
@@ -148,6 +149,32 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         tracing::warn!(error = %e, "could not record an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Open311 clients authenticate with an `api_key` parameter (query or form body)
+/// rather than a header; it identifies the caller the same way.
+fn open311_key(
+    query: Option<&str>,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Option<Vec<u8>> {
+    let from = |pairs: Vec<(String, String)>| {
+        pairs
+            .into_iter()
+            .find(|(k, v)| k == "api_key" && !v.is_empty())
+            .map(|(_, v)| v.into_bytes())
+    };
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    query
+        .and_then(|q| from(crate::extract::form_pairs(q.as_bytes())))
+        .or_else(|| {
+            is_form
+                .then(|| from(crate::extract::form_pairs(body)))
+                .flatten()
+        })
 }
 
 /// A stored response is its content type, a newline, and the body.

@@ -51,6 +51,7 @@ on_every_engine!(
     user_text_cannot_break_the_documents,
     unknown_paths_and_formats_are_404,
     location_forms_can_alternate,
+    retries_with_an_idempotency_key_file_once,
 );
 
 const KY: &str = "150207.BYXL.KY";
@@ -1290,5 +1291,38 @@ mod cases {
         )
         .await;
         expect_fail(app.post("services.json", &[]).await, 405).await;
+    }
+
+    pub async fn retries_with_an_idempotency_key_file_once(app: &App) {
+        let form = [
+            ("api_key", app.key.as_str()),
+            ("service_code", "garbage"),
+            ("lat", KY_POINT.0),
+            ("long", KY_POINT.1),
+            ("description", "垃圾桶满了"),
+        ];
+        let send = |form: Vec<(&'static str, String)>| {
+            reqwest::Client::new()
+                .post(app.url("requests.json"))
+                .header("idempotency-key", "retry-1")
+                .form(&form)
+                .send()
+        };
+        let owned: Vec<(&'static str, String)> =
+            form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let before = app.demand_count().await;
+        let first = send(owned.clone()).await.unwrap();
+        assert_eq!(first.status(), 200);
+        let first: Value = first.json().await.unwrap();
+        let again = send(owned.clone()).await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(again, first);
+        assert_eq!(app.demand_count().await, before + 1, "filed once");
+        // Another client (another api_key) may use the same key for its own request.
+        let mut other = owned.clone();
+        other[0].1 = "lxt_not_a_real_key".into();
+        let r = send(other).await.unwrap();
+        assert_eq!(r.status(), 403, "its own answer, not a conflict");
     }
 }
