@@ -341,4 +341,45 @@ mod tests {
             "photo_too_large"
         );
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Accepted text is trimmed, non-empty, within the limit and free of control
+            /// characters other than line breaks and tabs; nothing panics.
+            #[test]
+            fn accepted_text_keeps_the_rules(raw in "\\PC{0,60}|[\\x00-\\x20a-z一-龥]{0,60}", max in 1usize..50) {
+                if let Ok(t) = text("f", &raw, max) {
+                    prop_assert_eq!(t.trim(), t.as_str());
+                    prop_assert!(!t.is_empty());
+                    prop_assert!(t.chars().count() <= max);
+                    prop_assert!(!t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')));
+                }
+            }
+
+            /// Any bytes are either refused or a format whose magic bytes they start with.
+            #[test]
+            fn photo_check_matches_magic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+                match PhotoFormat::check(&bytes) {
+                    Ok(PhotoFormat::Jpeg) => prop_assert!(bytes.starts_with(&[0xFF, 0xD8, 0xFF])),
+                    Ok(PhotoFormat::Png) => prop_assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n")),
+                    Ok(PhotoFormat::Webp) => prop_assert!(&bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP"),
+                    Err(e) => prop_assert_eq!(e.code, "not_an_image"),
+                }
+            }
+
+            /// Titles made from any description are short and never empty when the
+            /// first line has text.
+            #[test]
+            fn titles_are_bounded(d in "\\PC{1,200}") {
+                let t = title_from(&d);
+                prop_assert!(t.chars().count() <= 41);
+                if !d.lines().next().unwrap_or_default().trim().is_empty() {
+                    prop_assert!(!t.is_empty());
+                }
+            }
+        }
+    }
 }

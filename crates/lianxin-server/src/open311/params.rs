@@ -186,4 +186,60 @@ mod tests {
         assert_eq!(comma_list(" a, ,b,"), vec!["a", "b"]);
         assert!(comma_list("").is_empty());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Percent-encodes every byte, as a strict client would.
+        fn encode(s: &str) -> String {
+            s.bytes().map(|b| format!("%{b:02X}")).collect()
+        }
+
+        proptest! {
+            /// Whatever arrives, parsing never panics, and every parser answers.
+            #[test]
+            fn any_bytes_parse(raw in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let p = Params::parse(&raw);
+                let _ = p.get("api_key");
+                let _ = p.attributes();
+                let text = String::from_utf8_lossy(&raw);
+                let _ = parse_time(&text);
+                let _ = comma_list(&text);
+            }
+
+            /// Encoded pairs decode to exactly what was sent, whatever the text.
+            #[test]
+            fn encoded_pairs_round_trip(
+                pairs in proptest::collection::vec(("[a-z_]{1,10}", "\\PC{1,20}"), 1..6)
+            ) {
+                let body = pairs
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                let p = Params::parse(body.as_bytes());
+                for (k, _) in &pairs {
+                    let first = pairs.iter().find(|(k2, v2)| k2 == k && !v2.trim().is_empty());
+                    prop_assert_eq!(p.get(k), first.map(|(_, v)| v.trim()));
+                }
+            }
+
+            /// Attribute answers in either spelling land under their code.
+            #[test]
+            fn attributes_collect_both_spellings(code in "[a-z]{1,8}", a in "[a-z0-9]{1,8}", b in "[a-z0-9]{1,8}") {
+                let body = format!("attribute[{code}]={a}&attribute%5B{code}%5D%5B%5D={b}");
+                let got = Params::parse(body.as_bytes()).attributes();
+                prop_assert_eq!(got.get(&code), Some(&vec![a, b]));
+            }
+
+            /// A time that parses is within the years date arithmetic can handle.
+            #[test]
+            fn parsed_times_are_in_range(s in "[0-9]{4,6}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:?[0-9]{2})") {
+                if let Some(t) = parse_time(&s) {
+                    prop_assert!((1..=9999).contains(&t.year()));
+                }
+            }
+        }
+    }
 }
