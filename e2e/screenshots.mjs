@@ -2,7 +2,7 @@
 //
 //   LIANXIN_URL=http://127.0.0.1:18089 node e2e/screenshots.mjs [OUT_DIR]
 //
-// Logs in as the demo admin and writes PNGs into OUT_DIR (default: docs/images/
+// Logs in as the demo accounts and writes PNGs into OUT_DIR (default: docs/images/
 // at the repo root, created if missing). Needs a running `lianxin demo` server.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -73,9 +73,68 @@ async function main() {
     await login(ppage, 'admin');
     await shot(ppage, 'dashboard-phone.png');
     await phone.close();
+
+    await loopShots(browser);
   } finally {
     await browser.close();
   }
+}
+
+/** The demand loop: the resident's form and tracking page on a phone, the worker's
+ *  queue and a demand's page, the three-rate dashboard, the loop settings. */
+async function loopShots(browser) {
+  // A resident raises a demand from a phone and lands on the tracking page.
+  const phone = await newContext(browser, { viewport: PHONE, isMobile: true, hasTouch: true });
+  const rpage = await phone.newPage();
+  await go(rpage, '/login');
+  await login(rpage, 'resident');
+  await go(rpage, '/submit');
+  await shot(rpage, 'loop-submit-phone.png');
+  const form = rpage.locator('form#submit-form');
+  await form.locator('input[name=kind][value=help]').check();
+  await form.locator('select[name=category]').selectOption('environment');
+  await form.locator('select[name=place]').selectOption('150207.BYXL.KY');
+  await form.locator('textarea[name=description]').fill('小区北门的路灯不亮，晚上回家看不清路。');
+  await Promise.all([
+    rpage.waitForURL((u) => u.pathname.startsWith('/t/')),
+    form.locator('button[type=submit]').click(),
+  ]);
+  await shot(rpage, 'loop-tracking-phone.png');
+  await go(rpage, '/repair');
+  await shot(rpage, 'loop-repair-phone.png');
+  await phone.close();
+
+  // The community worker's queue and a demand that was reopened after a 不满意.
+  const desk = await newContext(browser, { viewport: DESKTOP });
+  const wpage = await desk.newPage();
+  await go(wpage, '/login');
+  await login(wpage, 'ky.worker');
+  await go(wpage, '/demands');
+  await shot(wpage, 'loop-queue.png');
+  const reopened = wpage.locator('li.demand-row', { hasText: '电梯' }).first();
+  if (await reopened.count()) {
+    await go(wpage, new URL(await reopened.locator('a.demand-link').getAttribute('href'), url('/')).pathname);
+    await shot(wpage, 'loop-demand.png');
+  } else {
+    console.warn('warning: no 电梯 demand in the queue; skipping loop-demand.png');
+  }
+  await desk.close();
+
+  // The official's three-rate dashboard and the administrator's loop settings.
+  const office = await newContext(browser, { viewport: DESKTOP });
+  const opage = await office.newPage();
+  await go(opage, '/login');
+  await login(opage, 'jy.official');
+  await go(opage, '/dashboard/rates?preset=year');
+  await shot(opage, 'loop-rates.png');
+  await office.close();
+  const adm = await newContext(browser, { viewport: DESKTOP });
+  const apage = await adm.newPage();
+  await go(apage, '/login');
+  await login(apage, 'admin');
+  await go(apage, '/admin/loop');
+  await shot(apage, 'loop-admin.png');
+  await adm.close();
 }
 
 main().catch((e) => {

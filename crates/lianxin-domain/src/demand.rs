@@ -184,6 +184,11 @@ impl TimeLimitPolicy {
         self.overrides.push((category.to_string(), urgency, limit));
     }
 
+    /// The limits set per category: (category, urgency, limit).
+    pub fn overrides(&self) -> &[(String, Urgency, TimeLimit)] {
+        &self.overrides
+    }
+
     /// Sets the default limit for an urgency.
     pub fn set_default(&mut self, urgency: Urgency, limit: TimeLimit) {
         for (u, l) in self.defaults.iter_mut() {

@@ -36,7 +36,7 @@ pub fn bar_chart(title: &str, items: &[(String, i64)]) -> String {
 /// track; a missing rate (nothing judged yet) shows "—" and no bar.
 pub fn rate_bar_chart(title: &str, items: &[(String, Option<f64>)]) -> String {
     let row_h = 28;
-    let label_w = 150;
+    let label_w = 170;
     let bar_w = 200;
     let height = row_h * items.len().max(1) as i32 + 8;
     let mut svg = format!(
@@ -45,6 +45,7 @@ pub fn rate_bar_chart(title: &str, items: &[(String, Option<f64>)]) -> String {
         w = label_w + bar_w + 70,
         h = height
     );
+    // Long names are cut so that twelve 13-pixel characters fit left of the bars.
     for (i, (label, rate)) in items.iter().enumerate() {
         let y = i as i32 * row_h + 4;
         let share = rate.unwrap_or(0.0).clamp(0.0, 1.0);

@@ -42,8 +42,10 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// Now, to the millisecond (the precision times are stored with).
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+        let ms = Utc::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed);
+        DateTime::from_timestamp_millis(ms).unwrap_or_else(Utc::now)
     }
 
     /// Moves this clock (tests, and the demo replaying a back-dated history; a
@@ -450,14 +452,14 @@ impl DemandDesk {
                 return Err(invalid(
                     "lat",
                     "invalid_point",
-                    "lat must be -90..90 and long -180..180",
+                    "lat must be -90..90 and lon -180..180",
                 ));
             }
         } else if i.lat.is_some() != i.lon.is_some() {
             return Err(invalid(
                 "lat",
                 "invalid_point",
-                "give both lat and long, or neither",
+                "give both lat and lon, or neither",
             ));
         }
         let reporter_phone = i
@@ -769,11 +771,7 @@ fn finish(snap: &Snapshot, next: &mut Demand, now: DateTime<Utc>) {
     next.counted_bits = RateCounts::of(&o, now)
         .to_bits()
         .expect("one demand counts 0 or 1");
-    let escalation_len = snap
-        .routing
-        .route(&next.category, &next.place_path)
-        .map(|r| r.escalation.len())
-        .unwrap_or(0);
+    let escalation_len = escalation_chain(snap, next).len();
     let t = plan_timer(
         &snap.config,
         &TimerFacts {
@@ -788,8 +786,33 @@ fn finish(snap: &Snapshot, next: &mut Demand, now: DateTime<Utc>) {
         },
         now,
     );
+    // A timer is never due at once again: whatever is due now was just handled, so a
+    // planning slip can cost a second's delay but never a busy loop.
+    let t = t.map(|(at, kind)| (at.max(now + Duration::seconds(1)), kind));
     next.timer_at = t.map(|t| t.0);
     next.timer_kind = t.map(|t| t.1.to_string());
+}
+
+/// The units above a demand's routing rule, nearest first (community → street →
+/// district → league/city): who is told, level by level, while it stays overdue.
+fn escalation_chain(snap: &Snapshot, d: &Demand) -> Vec<UnitId> {
+    snap.routing
+        .route(&d.category, &d.place_path)
+        .map(|r| r.escalation)
+        .unwrap_or_default()
+}
+
+/// When an overdue demand escalates to the level after `level`: at the deadline for
+/// the first, then one escalation step (in working days) later for each further one.
+fn escalation_at(cfg: &LoopConfig, deadline: DateTime<Utc>, level: usize) -> DateTime<Utc> {
+    let days = cfg
+        .escalation_step
+        .amount()
+        .saturating_mul(u32::try_from(level).unwrap_or(u32::MAX));
+    match TimeLimit::working_days(days) {
+        Ok(after) if days > 0 => cfg.calendar.deadline(deadline, after),
+        _ => deadline,
+    }
 }
 
 fn outcome(d: &Demand) -> DemandOutcome {
@@ -822,28 +845,25 @@ fn plan_timer(
     f: &TimerFacts,
     now: DateTime<Utc>,
 ) -> Option<(DateTime<Utc>, &'static str)> {
+    // The fractions are checked when the configuration is built, so `warning_at`
+    // cannot fail here; if it did, the deadline itself is the next look.
     let loop_timer = if f.status.is_terminal() {
         None
     } else if f.status == Status::Answered {
-        let remind = warning_at(f.step_at, f.deadline, cfg.remind_fraction).ok()?;
-        if !f.warned && remind > now {
-            Some((remind, "remind_rating"))
-        } else {
-            Some((f.deadline, "close_unrated"))
+        match warning_at(f.step_at, f.deadline, cfg.remind_fraction) {
+            Ok(remind) if !f.warned && remind > now => Some((remind, "remind_rating")),
+            _ => Some((f.deadline, "close_unrated")),
         }
     } else if !f.overdue {
-        let warn = warning_at(f.step_at, f.deadline, cfg.warn_fraction).ok()?;
-        if !f.warned && warn > now {
-            Some((warn, "warn"))
-        } else {
-            Some((f.deadline, "overdue"))
+        match warning_at(f.step_at, f.deadline, cfg.warn_fraction) {
+            Ok(warn) if !f.warned && warn > now => Some((warn, "warn")),
+            _ => Some((f.deadline, "overdue")),
         }
     } else if f.escalation_level < f.escalation_len {
-        let after = TimeLimit::working_days(
-            cfg.escalation_step.amount() * u32::try_from(f.escalation_level).unwrap_or(1),
-        )
-        .ok()?;
-        Some((cfg.calendar.deadline(f.deadline, after), "escalate"))
+        Some((
+            escalation_at(cfg, f.deadline, f.escalation_level),
+            "escalate",
+        ))
     } else {
         None
     };
@@ -892,25 +912,10 @@ fn timer_step(snap: &Snapshot, d: &Demand, now: DateTime<Utc>) -> Result<Step, S
             event = Some(system("remind_rating", "提醒反映人评价".into(), None));
         }
     } else if !d.status.is_terminal() {
-        let chain = snap
-            .routing
-            .route(&d.category, &d.place_path)
-            .map(|r| r.escalation)
-            .unwrap_or_default();
-        let chain: Vec<UnitId> = chain
-            .into_iter()
-            .filter(|u| *u != d.owner_id && Some(*u) != d.handler_id)
-            .collect();
+        let chain = escalation_chain(snap, d);
         let level = usize::try_from(d.escalation_level).unwrap_or(0);
         if lianxin_domain::calendar::is_overdue(now, d.deadline) {
-            let escalate_due = if !d.overdue {
-                true
-            } else {
-                let after = TimeLimit::working_days(
-                    cfg.escalation_step.amount() * u32::try_from(level).unwrap_or(1),
-                );
-                after.is_ok_and(|a| cfg.calendar.deadline(d.deadline, a) <= now)
-            };
+            let escalate_due = escalation_at(cfg, d.deadline, level) <= now;
             if !d.overdue {
                 next.overdue = true;
                 next.warned = true;

@@ -8,8 +8,10 @@
 //! the same key with a different request is a 409, as is a retry while the first is
 //! still running. A request that fails with a 500 releases its key so a retry runs.
 //!
-//! Keys are per caller: the hash covers the credential (token or session), so two
-//! callers cannot collide or read each other's responses. Keys are kept for a day.
+//! Keys are per caller: the hash covers the credential (token, session or Open311
+//! `api_key`), so two callers cannot collide or read each other's responses. Keys are
+//! kept for a day; the recorded responses are encrypted with the platform's key,
+//! since some hold a secret shown once (a new API token, a tracking token).
 //!
 //! The claim and the work are separate transactions: if the process dies after the
 //! work committed but before the response was recorded, the claim is taken over after
@@ -106,6 +108,10 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             .into_response()
         }
         Ok(Claim::Replay { status, body }) => {
+            let Ok(body) = state.pii.decrypt(&body) else {
+                tracing::error!("a recorded idempotent response cannot be decrypted");
+                return ApiError::internal().into_response();
+            };
             let (content_type, body) = split_stored(&body);
             let mut r = (
                 StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
@@ -140,7 +146,12 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    let stored = format!("{content_type}\n{}", String::from_utf8_lossy(&bytes));
+    // Responses can hold secrets shown once (a new API token, a tracking token), so
+    // they are kept encrypted like personal data.
+    let stored = state.pii.encrypt(&format!(
+        "{content_type}\n{}",
+        String::from_utf8_lossy(&bytes)
+    ));
     if let Err(e) = state
         .store
         .record_idempotent_response(&stored_key, status.as_u16(), &stored)

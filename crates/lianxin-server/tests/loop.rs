@@ -441,14 +441,41 @@ mod cases {
             .json()
             .await
             .unwrap();
+        let ro = t["token"].as_str().unwrap().to_string();
         let r = reqwest::Client::new()
             .post(format!("{}/api/v1/demands", app.base))
-            .bearer_auth(t["token"].as_str().unwrap())
+            .bearer_auth(&ro)
             .json(&demand_body("other", "150207.BYXL.KY"))
             .send()
             .await
             .unwrap();
         expect_error(r, 403, "forbidden").await;
+        // … and a demands scope to read them, even as an administrator.
+        for path in [
+            "/demands".to_string(),
+            format!("/demands/{ky_id}"),
+            "/notices".to_string(),
+        ] {
+            let r = reqwest::Client::new()
+                .get(format!("{}/api/v1{path}", app.base))
+                .bearer_auth(&ro)
+                .send()
+                .await
+                .unwrap();
+            expect_error(r, 403, "forbidden").await;
+        }
+        // A calendar upload is one year at a time.
+        let two_years = "[2027]\noff = [\"2027-01-01\"]\nwork = []\n[2028]\noff = [\"2028-01-01\"]\nwork = []\n";
+        let r = admin
+            .c
+            .put(format!("{}/api/v1/calendar/2027", app.base))
+            .header("x-csrf-token", &admin.csrf)
+            .json(&json!({ "toml": two_years }))
+            .send()
+            .await
+            .unwrap();
+        let e = expect_error(r, 422, "invalid_field").await;
+        assert_eq!(e["error"]["field"], "toml", "{e}");
     }
 
     pub async fn idempotency_keys_replay_and_refuse(app: &App) {
@@ -583,7 +610,14 @@ mod cases {
         assert_eq!(d["demand"]["escalation_level"], 1);
         assert_eq!(d["demand"]["supervisor_name"], "BYXL-DGW 党委");
         assert_eq!(actions(&d["events"]), ["submit", "warn", "escalate"]);
-        // The street's worker now sees it (supervision), and gets a notice.
+        // The street's officials now see it (supervision) and get a notice, as does an
+        // administrator (every unit's notices).
+        let admin = Session::new(app, "admin").await;
+        assert!(admin.json("/notices").await["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "escalated"));
         let notices = official.json("/notices").await;
         assert!(notices["notices"]
             .as_array()
@@ -607,6 +641,12 @@ mod cases {
         let d = official.json(&format!("/demands/{id}")).await;
         assert_eq!(d["demand"]["escalation_level"], 2);
         assert_eq!(d["demand"]["supervisor_name"], "JY-QW 党委");
+        // Nothing more is due: ticking again changes nothing (no busy loop).
+        let version = d["demand"]["version"].clone();
+        assert_eq!(restarted.tick().await.unwrap(), 0);
+        assert_eq!(restarted.tick().await.unwrap(), 0);
+        let d = official.json(&format!("/demands/{id}")).await;
+        assert_eq!(d["demand"]["version"], version);
         // The top of the chain: no further timer for escalation.
         assert!(d["demand"]["timer_kind"].is_null() || d["demand"]["timer_kind"] != "escalate");
     }

@@ -1011,18 +1011,21 @@ impl Store {
         next.as_deref().map(parse_ts).transpose()
     }
 
-    /// The notices for these units or this account, newest first.
+    /// The notices for these units (`None`: every unit's) or this account, newest first.
     pub async fn notices(
         &self,
-        units: &[i64],
+        units: Option<&[i64]>,
         account_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<Notice>> {
         let rows = sqlx::query(&format!(
             "SELECT n.id, n.demand_id, d.title AS demand_title, n.unit_id, n.account_id, n.kind, n.at \
              FROM demand_notices n JOIN demands d ON d.id = n.demand_id \
-             WHERE n.unit_id IN ({}) OR n.account_id = $1 ORDER BY n.id DESC LIMIT $2",
-            id_list(units)
+             WHERE {} OR n.account_id = $1 ORDER BY n.id DESC LIMIT $2",
+            match units {
+                Some(u) => format!("n.unit_id IN ({})", id_list(u)),
+                None => "n.unit_id IS NOT NULL".into(),
+            }
         ))
         .bind(account_id.unwrap_or(-1))
         .bind(limit)
@@ -1359,10 +1362,11 @@ async fn insert_demand(tx: &mut AnyConnection, d: &NewDemand) -> Result<i64> {
     })?;
     for p in &d.photos {
         sqlx::query(
-            "INSERT INTO demand_photos (demand_id, content_type, size, sha256, bytes, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO demand_photos (demand_id, region, content_type, size, sha256, bytes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
+        .bind(&d.region)
         .bind(&p.content_type)
         .bind(p.bytes.len() as i64)
         .bind(&p.sha256)
@@ -1449,9 +1453,11 @@ async fn apply_step(tx: &mut AnyConnection, before: &Demand, step: &Step) -> Res
     }
     for notice in &step.notices {
         sqlx::query(
-            "INSERT INTO demand_notices (demand_id, unit_id, account_id, kind, at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO demand_notices (demand_id, region, unit_id, account_id, kind, at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(before.id)
+        .bind(&before.region)
         .bind(notice.unit_id)
         .bind(notice.account_id)
         .bind(&notice.kind)

@@ -331,6 +331,11 @@ async fn import_demands(store: &Store, key: PiiKey, table: &Table) -> Result<usi
             bail!("row 1: the header has no column {col:?} (required: {required:?}, optional: {optional:?})");
         }
     }
+    if let Some(unknown) = table.header.iter().find(|h| {
+        !h.is_empty() && !required.contains(&h.as_str()) && !optional.contains(&h.as_str())
+    }) {
+        bail!("row 1: unknown column {unknown:?} (required: {required:?}, optional: {optional:?})");
+    }
     let col = |row: &[String], name: &str| -> Option<String> {
         table
             .header

@@ -58,7 +58,7 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Import places, organisations or people from CSV or XLSX (all rows or none).
+    /// Import places, organisations, people or demands from CSV or XLSX (all rows or none).
     Import {
         #[arg(value_enum)]
         kind: import::Kind,
@@ -99,7 +99,8 @@ enum AdminCommand {
         username: String,
         #[arg(long)]
         name: String,
-        /// Scopes: registry:read, registry:write, audit:read, admin.
+        /// Scopes: registry:read, registry:write, audit:read, demands:read, demands:write,
+        /// open311, admin.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
         /// RFC 3339 expiry time.

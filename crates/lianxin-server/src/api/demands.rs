@@ -58,8 +58,25 @@ pub fn may_see(c: &Caller, units: &Option<Vec<i64>>, d: &Demand) -> bool {
     }
 }
 
+/// A token reads demands only with a demands scope (a session needs none: what it
+/// sees is decided by its role and scope, or by being the reporter).
+pub fn require_demand_token(c: &Caller) -> ApiResult<()> {
+    if let Credential::Token { scopes, .. } = &c.credential {
+        if !scopes
+            .iter()
+            .any(|s| s == "demands:read" || s == "demands:write")
+        {
+            return Err(ApiError::forbidden(
+                "the token's scopes do not allow reading demands",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The demand, if the caller may see it; otherwise "not found" (no probing).
 pub async fn visible_demand(state: &AppState, c: &Caller, id: i64) -> ApiResult<Demand> {
+    require_demand_token(c)?;
     let d = state.store.demand(id).await?;
     let units = caller_units(state, c).await?;
     if may_see(c, &units, &d) {
@@ -214,6 +231,7 @@ pub async fn list(
     ApiCaller(c): ApiCaller,
     QueryParams(p): QueryParams<QueueQuery>,
 ) -> ApiResult<Json<Value>> {
+    require_demand_token(&c)?;
     let mut q = queue_query(&state, &c, flag(p.mine.as_deref())).await?;
     if let Some(s) = p.status.as_deref().filter(|s| !s.trim().is_empty()) {
         for one in s.split(',') {
@@ -425,6 +443,7 @@ pub async fn rate(
     JsonBody(b): JsonBody<RatingBody>,
 ) -> ApiResult<Json<Value>> {
     let rating = Rating::parse(&b.rating)?;
+    require_submit(&c)?;
     let d = visible_demand(&state, &c, id).await?;
     if d.reporter_account_id != Some(c.account.id) {
         return Err(ApiError::new(
@@ -724,19 +743,30 @@ pub async fn notices(
     State(state): State<AppState>,
     ApiCaller(c): ApiCaller,
 ) -> ApiResult<Json<Value>> {
+    require_demand_token(&c)?;
+    // `None`: every unit's notices (an administrator).
     let units = if c.role().allows(Permission::ReadDemands) {
-        caller_units(&state, &c).await?.unwrap_or_default()
+        caller_units(&state, &c).await?
     } else {
-        vec![]
+        Some(vec![])
     };
-    let notices = state.store.notices(&units, Some(c.account.id), 50).await?;
+    let notices = state
+        .store
+        .notices(units.as_deref(), Some(c.account.id), 50)
+        .await?;
     Ok(Json(json!({ "notices": notices })))
 }
 
 // ----- the loop's rules -----
 
-pub async fn categories(State(state): State<AppState>, ApiCaller(_c): ApiCaller) -> Json<Value> {
-    Json(json!({ "categories": state.desk.categories() }))
+pub async fn categories(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+) -> ApiResult<Json<Value>> {
+    if let Credential::Token { .. } = &c.credential {
+        require_submit(&c).or_else(|_| require_demand_token(&c))?;
+    }
+    Ok(Json(json!({ "categories": state.desk.categories() })))
 }
 
 #[derive(Deserialize)]
@@ -884,8 +914,15 @@ pub async fn time_limits(
         .iter()
         .map(|u| json!({ "urgency": u, "time_limit": cfg.policy.limit("", *u).to_string() }))
         .collect();
+    let by_category: Vec<Value> = cfg
+        .policy
+        .overrides()
+        .iter()
+        .map(|(c, u, l)| json!({ "category": c, "urgency": u, "time_limit": l.to_string() }))
+        .collect();
     Ok(Json(json!({
         "defaults": defaults,
+        "by_category": by_category,
         "configured": state.store.time_limits().await?,
         "rating_window": cfg.rating_window.to_string(),
     })))
@@ -999,6 +1036,13 @@ pub async fn put_calendar_year(
         return Err(ApiError::invalid(
             "toml",
             format!("the calendar does not list the year {year}"),
+        ));
+    }
+    // One year per upload, so an upload can never replace another year by accident.
+    if let Some(other) = (2000..=2100).find(|y| *y != year && cal.covers(*y)) {
+        return Err(ApiError::invalid(
+            "toml",
+            format!("upload one year at a time: this calendar also lists {other}"),
         ));
     }
     state

@@ -37,7 +37,7 @@ use chrono::{DateTime, Utc};
 use lianxin_domain::calendar::SHANGHAI;
 use lianxin_domain::demand::{Rating, Status, Urgency};
 use lianxin_domain::intake::{Channel, DemandKind};
-use lianxin_domain::pii::{random_token, PiiKey};
+use lianxin_domain::pii::random_token;
 use lianxin_domain::ValidationError;
 use lianxin_store::demands::Demand;
 use lianxin_store::StoreError;
@@ -57,7 +57,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/t/{token}", get(track::page))
         .route("/t/{token}/rating", post(track::rate))
-        .route("/t/{token}/stream", get(track::stream))
         .route("/my/demands", get(track::mine))
         .route("/demands", get(work::queue))
         .route("/demands/{id}", get(work::page))
@@ -78,7 +77,10 @@ pub fn routes() -> Router<AppState> {
 // ----- who is asking -----
 
 /// The signed-in caller of a page that also works without an account.
-async fn optional_caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, Response> {
+async fn optional_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, Response> {
     // Pages use sessions only; bearer tokens are for the API.
     let mut h = headers.clone();
     h.remove(header::AUTHORIZATION);
@@ -90,7 +92,11 @@ async fn optional_caller(state: &AppState, headers: &HeaderMap) -> Result<Option
 /// The CSRF token of a form that works without an account, and the pre-login cookie it
 /// is bound to (as on the login form). A signed-in caller's forms use their session's
 /// token instead, so that `None` comes back for the cookie.
-fn public_csrf(state: &AppState, headers: &HeaderMap, caller: Option<&Caller>) -> (String, Option<String>) {
+fn public_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: Option<&Caller>,
+) -> (String, Option<String>) {
     if let Some(token) = caller.and_then(|c| c.csrf_token(&state.pii)) {
         return (token, None);
     }
@@ -101,7 +107,12 @@ fn public_csrf(state: &AppState, headers: &HeaderMap, caller: Option<&Caller>) -
 }
 
 /// Whether a public form's CSRF token is the one [`public_csrf`] gave this visitor.
-fn public_csrf_ok(state: &AppState, headers: &HeaderMap, caller: Option<&Caller>, given: &str) -> bool {
+fn public_csrf_ok(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: Option<&Caller>,
+    given: &str,
+) -> bool {
     let expected = match caller.and_then(|c| c.csrf_token(&state.pii)) {
         Some(t) => t,
         None => match auth::cookie(headers, PRELOGIN_COOKIE).filter(|v| v.len() >= 16) {
@@ -119,29 +130,13 @@ fn keep_pre_cookie(state: &AppState, headers: &HeaderMap, resp: &mut Response, p
     }
 }
 
-/// The demand a tracking token stands for.
-///
-/// Tokens are URL-safe base64 (`A–Z a–z 0–9 - _`); the desk's own lookup accepts only
-/// letters and digits, so this checks the shape itself and asks the store by hash.
-async fn by_token(state: &AppState, token: &str) -> Result<Option<Demand>, StoreError> {
-    if token.is_empty()
-        || token.len() > 64
-        || !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Ok(None);
-    }
-    state
-        .store
-        .demand_by_token(&PiiKey::token_hash(token))
-        .await
-}
-
 /// The units a staff caller acts for, as the desk's `StepBy` has them; `None` is every
 /// unit. Callers without a staff role act for none.
 async fn acting_units(state: &AppState, c: &Caller) -> Result<Option<Vec<i64>>, ApiError> {
-    if !c.role().allows(lianxin_domain::role::Permission::HandleDemands) {
+    if !c
+        .role()
+        .allows(lianxin_domain::role::Permission::HandleDemands)
+    {
         return Ok(Some(Vec::new()));
     }
     caller_units(state, c).await
@@ -228,7 +223,11 @@ fn category_options(state: &AppState, lang: Lang) -> Vec<Value> {
         .categories()
         .into_iter()
         .map(|c| {
-            let name = if lang == Lang::Zh { c.name_zh } else { c.name_en };
+            let name = if lang == Lang::Zh {
+                c.name_zh
+            } else {
+                c.name_en
+            };
             context! { code => c.code, name }
         })
         .collect()
@@ -261,7 +260,9 @@ fn status_labels_json(lang: Lang) -> String {
 
 /// An instant as Beijing wall time, for people.
 fn local_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&SHANGHAI).format("%Y-%m-%d %H:%M").to_string()
+    t.with_timezone(&SHANGHAI)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// An instant for `<time datetime>` and scripts.
@@ -288,15 +289,34 @@ fn span_text(lang: Lang, ms: i64) -> String {
 /// How a deadline stands at `now`: the text ("剩余 2天3小时", "已超时 5小时") and a
 /// colour by the share of the step's time that is left — red once overdue, amber once
 /// the desk's warning point has passed, green before.
-fn clock(lang: Lang, now: DateTime<Utc>, start: DateTime<Utc>, deadline: DateTime<Utc>, warn_fraction: f64) -> Value {
+fn clock(
+    lang: Lang,
+    now: DateTime<Utc>,
+    start: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    warn_fraction: f64,
+) -> Value {
     let left = deadline.signed_duration_since(now).num_milliseconds();
-    let total = deadline.signed_duration_since(start).num_milliseconds().max(1);
+    let total = deadline
+        .signed_duration_since(start)
+        .num_milliseconds()
+        .max(1);
     let (text, class) = if left <= 0 {
-        (tr(lang, "clock_over").replace("{}", &span_text(lang, -left)), "red")
+        (
+            tr(lang, "clock_over").replace("{}", &span_text(lang, -left)),
+            "red",
+        )
     } else {
         let share = left as f64 / total as f64;
-        let class = if share < 1.0 - warn_fraction { "amber" } else { "green" };
-        (tr(lang, "clock_left").replace("{}", &span_text(lang, left)), class)
+        let class = if share < 1.0 - warn_fraction {
+            "amber"
+        } else {
+            "green"
+        };
+        (
+            tr(lang, "clock_left").replace("{}", &span_text(lang, left)),
+            class,
+        )
     };
     context! {
         text, class,
@@ -410,6 +430,10 @@ fn explain(lang: Lang, status: StatusCode, code: &str, field: &str, detail: &str
         (_, "deadline") => t("err_deadline"),
         (_, "rating") => t("err_rating"),
         (_, "time_limit") => t("err_time_limit"),
+        (_, "from" | "to") => t("err_period"),
+        (_, "group") => t("err_group"),
+        (_, "status") => t("err_filter"),
+        (_, "urgency") => t("err_urgency"),
         _ if !field.is_empty() => format!("{label}: {detail}"),
         _ => detail.to_string(),
     };
@@ -494,16 +518,43 @@ mod tests {
     fn clocks_count_down_and_colour_by_the_share_left() {
         let start = at(0, 0);
         let deadline = start + chrono::Duration::days(3);
-        let c = clock(Lang::Zh, at(0, 0) + chrono::Duration::hours(3), start, deadline, 0.8);
+        let c = clock(
+            Lang::Zh,
+            at(0, 0) + chrono::Duration::hours(3),
+            start,
+            deadline,
+            0.8,
+        );
         assert_eq!(c.get_attr("text").unwrap().to_string(), "剩余 2天21小时");
         assert_eq!(c.get_attr("class").unwrap().to_string(), "green");
-        let late = clock(Lang::Zh, deadline - chrono::Duration::hours(5), start, deadline, 0.8);
+        let late = clock(
+            Lang::Zh,
+            deadline - chrono::Duration::hours(5),
+            start,
+            deadline,
+            0.8,
+        );
         assert_eq!(late.get_attr("class").unwrap().to_string(), "amber");
-        assert_eq!(late.get_attr("text").unwrap().to_string(), "剩余 5小时0分钟");
-        let over = clock(Lang::En, deadline + chrono::Duration::hours(5), start, deadline, 0.8);
+        assert_eq!(
+            late.get_attr("text").unwrap().to_string(),
+            "剩余 5小时0分钟"
+        );
+        let over = clock(
+            Lang::En,
+            deadline + chrono::Duration::hours(5),
+            start,
+            deadline,
+            0.8,
+        );
         assert_eq!(over.get_attr("class").unwrap().to_string(), "red");
         assert_eq!(over.get_attr("text").unwrap().to_string(), "5h 0m overdue");
-        let soon = clock(Lang::En, deadline - chrono::Duration::minutes(7), start, deadline, 0.8);
+        let soon = clock(
+            Lang::En,
+            deadline - chrono::Duration::minutes(7),
+            start,
+            deadline,
+            0.8,
+        );
         assert_eq!(soon.get_attr("text").unwrap().to_string(), "7m left");
     }
 
@@ -567,11 +618,34 @@ mod tests {
             }
         }
         for key in [
-            "clock_left", "clock_over", "clock_dh", "clock_hm", "clock_m", "err_wrong_state",
-            "err_not_yours", "err_deadline_past", "err_forbidden", "err_conflict",
-            "err_not_an_image", "err_photo_too_large", "err_too_many_photos", "err_required",
-            "err_too_long", "err_place", "err_phone", "err_category", "err_kind", "err_unit",
-            "err_into", "err_deadline", "err_rating", "err_time_limit",
+            "clock_left",
+            "clock_over",
+            "clock_dh",
+            "clock_hm",
+            "clock_m",
+            "err_wrong_state",
+            "err_not_yours",
+            "err_deadline_past",
+            "err_forbidden",
+            "err_conflict",
+            "err_not_an_image",
+            "err_photo_too_large",
+            "err_too_many_photos",
+            "err_required",
+            "err_too_long",
+            "err_place",
+            "err_phone",
+            "err_category",
+            "err_kind",
+            "err_unit",
+            "err_into",
+            "err_deadline",
+            "err_rating",
+            "err_time_limit",
+            "err_period",
+            "err_group",
+            "err_filter",
+            "err_urgency",
         ] {
             assert!(zh.contains_key(key), "missing {key}");
         }

@@ -5,6 +5,8 @@
 //! the app needs nothing from the internet. Pages use the same scope-filtered store
 //! calls as the API: a record outside the account's scope is a 404 page here too.
 
+mod demands;
+
 use crate::api::registry_today as today;
 use crate::auth::{self, Caller, LANG_COOKIE, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::chart::bar_chart;
@@ -42,6 +44,33 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("people.html", include_str!("../../templates/people.html")),
     ("person.html", include_str!("../../templates/person.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    (
+        "demand_steps.html",
+        include_str!("../../templates/demand_steps.html"),
+    ),
+    (
+        "demand_badges.html",
+        include_str!("../../templates/demand_badges.html"),
+    ),
+    ("clock.html", include_str!("../../templates/clock.html")),
+    (
+        "clock_script.html",
+        include_str!("../../templates/clock_script.html"),
+    ),
+    ("submit.html", include_str!("../../templates/submit.html")),
+    ("repair.html", include_str!("../../templates/repair.html")),
+    ("track.html", include_str!("../../templates/track.html")),
+    (
+        "my_demands.html",
+        include_str!("../../templates/my_demands.html"),
+    ),
+    ("queue.html", include_str!("../../templates/queue.html")),
+    ("demand.html", include_str!("../../templates/demand.html")),
+    ("rates.html", include_str!("../../templates/rates.html")),
+    (
+        "loop_admin.html",
+        include_str!("../../templates/loop_admin.html"),
+    ),
 ];
 
 impl Pages {
@@ -74,6 +103,7 @@ pub fn routes() -> Router<AppState> {
         .route("/people", get(people))
         .route("/people/lookup", post(people_lookup))
         .route("/people/{id}", get(person))
+        .merge(demands::routes())
 }
 
 const CSS: &str = include_str!("../../assets/app.css");

@@ -120,6 +120,7 @@ BEGIN SELECT RAISE(ABORT, 'demand_events is append-only'); END;
 CREATE TABLE demand_photos (
     id INTEGER PRIMARY KEY,
     demand_id INTEGER NOT NULL REFERENCES demands(id),
+    region TEXT NOT NULL,
     content_type TEXT NOT NULL,
     size INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
@@ -132,6 +133,7 @@ CREATE INDEX demand_photos_demand ON demand_photos(demand_id);
 CREATE TABLE demand_notices (
     id INTEGER PRIMARY KEY,
     demand_id INTEGER NOT NULL REFERENCES demands(id),
+    region TEXT NOT NULL,
     unit_id INTEGER REFERENCES orgs(id),
     account_id INTEGER REFERENCES accounts(id),
     kind TEXT NOT NULL,

@@ -6,7 +6,10 @@
 //! `set_time_limit`) or the same store calls, are audited by the store, and reload the
 //! desk so the next demand is routed and timed by the new rules.
 
-use super::{explain, failed, field, from_api, from_store, opt, problem_value, see_other, small_form, tr, Problem};
+use super::{
+    explain, failed, field, from_api, from_store, opt, problem_value, see_other, small_form, tr,
+    Problem,
+};
 use crate::api::demands::{add_routing_rule, set_time_limit};
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
@@ -230,7 +233,11 @@ pub async fn add_rule(State(state): State<AppState>, req: Request) -> Response {
     finish(&state, &frame, &form, result, "rule_added", "rules").await
 }
 
-pub async fn delete_rule(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
     let (caller, frame, form) = match posted(&state, req).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -281,7 +288,13 @@ pub async fn set_calendar(State(state): State<AppState>, req: Request) -> Respon
         .ok()
         .filter(|y| (2000..=2100).contains(y));
     let Some(year) = year else {
-        let p = explain(lang, StatusCode::UNPROCESSABLE_ENTITY, "invalid_year", "year", "the year must be between 2000 and 2100");
+        let p = explain(
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_year",
+            "year",
+            "the year must be between 2000 and 2100",
+        );
         return render(&state, &frame, None, Some(p), &form).await;
     };
     let toml = field(&form, "toml").replace("\r\n", "\n");

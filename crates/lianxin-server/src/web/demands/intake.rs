@@ -128,9 +128,16 @@ fn from_phone(headers: &HeaderMap) -> bool {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ua| {
-            ["Mobi", "Android", "iPhone", "iPad", "HarmonyOS", "MicroMessenger"]
-                .iter()
-                .any(|m| ua.contains(m))
+            [
+                "Mobi",
+                "Android",
+                "iPhone",
+                "iPad",
+                "HarmonyOS",
+                "MicroMessenger",
+            ]
+            .iter()
+            .any(|m| ua.contains(m))
         })
 }
 
@@ -216,7 +223,16 @@ pub async fn submit_form(
         kind: "help".into(),
         ..Values::default()
     };
-    render(&state, &headers, caller.as_ref(), Form::Submit, values, None, &place_q).await
+    render(
+        &state,
+        &headers,
+        caller.as_ref(),
+        Form::Submit,
+        values,
+        None,
+        &place_q,
+    )
+    .await
 }
 
 pub async fn repair_form(
@@ -229,7 +245,16 @@ pub async fn repair_form(
         Err(r) => return r,
     };
     let place_q = q.place_q.unwrap_or_default();
-    render(&state, &headers, caller.as_ref(), Form::Repair, Values::default(), None, &place_q).await
+    render(
+        &state,
+        &headers,
+        caller.as_ref(),
+        Form::Repair,
+        Values::default(),
+        None,
+        &place_q,
+    )
+    .await
 }
 
 /// A multipart form read into its text fields and its photos. Empty file parts (a
@@ -293,8 +318,23 @@ async fn take(state: AppState, req: Request, form: Form) -> Response {
     let upload = match read_upload(req).await {
         Ok(u) => u,
         Err((StatusCode::PAYLOAD_TOO_LARGE, code)) => {
-            let p = explain(lang, StatusCode::PAYLOAD_TOO_LARGE, code, "photos", "the upload is too large");
-            return render(&state, &headers, caller.as_ref(), form, Values::default(), Some(p), "").await;
+            let p = explain(
+                lang,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code,
+                "photos",
+                "the upload is too large",
+            );
+            return render(
+                &state,
+                &headers,
+                caller.as_ref(),
+                form,
+                Values::default(),
+                Some(p),
+                "",
+            )
+            .await;
         }
         Err(_) => return error_page(&state, &headers, StatusCode::BAD_REQUEST),
     };
@@ -309,13 +349,24 @@ async fn take(state: AppState, req: Request, form: Form) -> Response {
         };
         return render(&state, &headers, caller.as_ref(), form, values, Some(p), "").await;
     }
-    let field = |k: &str| upload.fields.get(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let field = |k: &str| {
+        upload
+            .fields
+            .get(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
     let place_code = field("place_code").or_else(|| field("place"));
     let intake = match form {
         Form::Submit => Intake {
             kind: values.kind.clone(),
             category: values.category.clone(),
-            channel: if from_phone(&headers) { "mobile" } else { "web" }.into(),
+            channel: if from_phone(&headers) {
+                "mobile"
+            } else {
+                "web"
+            }
+            .into(),
             description: values.description.clone(),
             place_code,
             reporter_name: field("reporter_name"),
@@ -376,7 +427,9 @@ mod tests {
         assert!(from_phone(&h));
         h.insert(
             header::USER_AGENT,
-            "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0".parse().unwrap(),
+            "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"
+                .parse()
+                .unwrap(),
         );
         assert!(!from_phone(&h));
         assert!(!from_phone(&HeaderMap::new()));

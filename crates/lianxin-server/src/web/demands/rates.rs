@@ -72,7 +72,12 @@ struct Asked {
     problem: Option<Problem>,
 }
 
-async fn asked(state: &AppState, c: &Caller, lang: Lang, p: &RatesParams) -> Result<Asked, ApiError> {
+async fn asked(
+    state: &AppState,
+    c: &Caller,
+    lang: Lang,
+    p: &RatesParams,
+) -> Result<Asked, ApiError> {
     let today = local_day(state.desk.now());
     let (from, to) = match p.preset.as_deref().and_then(|x| preset_period(x, today)) {
         Some((f, t)) => (Some(f.to_string()), Some(t.to_string())),
@@ -117,7 +122,13 @@ async fn asked(state: &AppState, c: &Caller, lang: Lang, p: &RatesParams) -> Res
 async fn rows(state: &AppState, r: &RatesRequest) -> Result<(Vec<RateRow>, RateCounts), ApiError> {
     let rows = state
         .store
-        .rate_counts(r.from, r.to, r.place_path.as_deref(), r.units.as_deref(), r.group)
+        .rate_counts(
+            r.from,
+            r.to,
+            r.place_path.as_deref(),
+            r.units.as_deref(),
+            r.group,
+        )
         .await?;
     let mut total = RateCounts::default();
     for row in &rows {
@@ -151,11 +162,7 @@ fn row_value(name: &str, c: &RateCounts) -> Value {
 /// The places a dashboard can narrow to: the caller's scope down to communities,
 /// indented by level.
 async fn place_options(state: &AppState, c: &Caller) -> Vec<Value> {
-    let places = match state
-        .store
-        .search_places("", &c.account.scope, 2000)
-        .await
-    {
+    let places = match state.store.search_places("", &c.account.scope, 2000).await {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "listing places for the dashboard");
@@ -230,8 +237,10 @@ pub async fn page(
     };
     let rates = total.rates();
     let chart = |key: &str, pick: fn(&RateCounts) -> Option<f64>| {
-        let items: Vec<(String, Option<f64>)> =
-            rows.iter().map(|r| (r.name.clone(), pick(&r.counts))).collect();
+        let items: Vec<(String, Option<f64>)> = rows
+            .iter()
+            .map(|r| (r.name.clone(), pick(&r.counts)))
+            .collect();
         Value::from_safe_string(rate_bar_chart(&tr(lang, key), &items))
     };
     let charts = if rows.is_empty() {
@@ -261,7 +270,11 @@ pub async fn page(
         .collect();
     let table: Vec<Value> = rows.iter().map(|r| row_value(&r.name, &r.counts)).collect();
     let export = export_query(&a);
-    let status = a.problem.as_ref().map(|p| p.status).unwrap_or(StatusCode::OK);
+    let status = a
+        .problem
+        .as_ref()
+        .map(|p| p.status)
+        .unwrap_or(StatusCode::OK);
     let mut resp = frame.render(
         &state,
         "rates.html",
@@ -339,7 +352,12 @@ fn export_cells(name: &str, c: &RateCounts, period: &str) -> Vec<Cell> {
 }
 
 /// The export's header and rows (the total last).
-fn export_table(lang: Lang, a: &Asked, rows: &[RateRow], total: &RateCounts) -> (Vec<String>, Vec<Vec<Cell>>) {
+fn export_table(
+    lang: Lang,
+    a: &Asked,
+    rows: &[RateRow],
+    total: &RateCounts,
+) -> (Vec<String>, Vec<Vec<Cell>>) {
     let first = match a.req.group {
         RateGroup::Unit => "group_unit",
         RateGroup::Place => "group_place",
@@ -390,7 +408,12 @@ fn to_csv(header: &[String], rows: &[Vec<Cell>]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn to_xlsx(lang: Lang, header: &[String], rows: &[Vec<Cell>], a: &Asked) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+fn to_xlsx(
+    lang: Lang,
+    header: &[String],
+    rows: &[Vec<Cell>],
+    a: &Asked,
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
@@ -425,8 +448,14 @@ fn to_xlsx(lang: Lang, header: &[String], rows: &[Vec<Cell>], a: &Asked) -> Resu
     let notes = wb.add_worksheet();
     notes.set_name(tr(lang, "rates_notes_sheet"))?;
     let lines = [
-        (tr(lang, "col_period"), format!("{} ~ {}", a.req.from, a.req.to)),
-        (tr(lang, "rates_group"), tr(lang, &format!("group_{}", group_code(a.req.group)))),
+        (
+            tr(lang, "col_period"),
+            format!("{} ~ {}", a.req.from, a.req.to),
+        ),
+        (
+            tr(lang, "rates_group"),
+            tr(lang, &format!("group_{}", group_code(a.req.group))),
+        ),
         (tr(lang, "place"), a.place.clone()),
         (tr(lang, "rates_definitions"), "docs/rates.md".to_string()),
     ];
@@ -438,7 +467,12 @@ fn to_xlsx(lang: Lang, header: &[String], rows: &[Vec<Cell>], a: &Asked) -> Resu
     wb.save_to_buffer()
 }
 
-async fn export(state: AppState, headers: HeaderMap, params: Result<QueryParams<RatesParams>, ApiError>, xlsx: bool) -> Response {
+async fn export(
+    state: AppState,
+    headers: HeaderMap,
+    params: Result<QueryParams<RatesParams>, ApiError>,
+    xlsx: bool,
+) -> Response {
     let (caller, frame) = match rates_caller(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -485,7 +519,10 @@ async fn export(state: AppState, headers: HeaderMap, params: Result<QueryParams<
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.{ext}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     resp
 }
 
@@ -530,8 +567,12 @@ mod tests {
         let text = String::from_utf8(to_csv(&header, &rows)).unwrap();
         assert!(text.starts_with('\u{feff}'));
         assert!(text.contains("名称,响应率\r\n"));
-        assert!(text.contains("\"'=SUM(A1), \"\"x\"\"\",98.01%\r\n"), "{text}");
-        let none = String::from_utf8(to_csv(&header, &[vec![Cell::Count(0), Cell::Rate(None)]])).unwrap();
+        assert!(
+            text.contains("\"'=SUM(A1), \"\"x\"\"\",98.01%\r\n"),
+            "{text}"
+        );
+        let none =
+            String::from_utf8(to_csv(&header, &[vec![Cell::Count(0), Cell::Rate(None)]])).unwrap();
         assert!(none.contains("0,—"));
     }
 }

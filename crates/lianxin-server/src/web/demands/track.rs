@@ -1,17 +1,17 @@
 //! 反馈: the reporter's side of the loop — the public tracking page `/t/{token}` with its
-//! live updates and rating form, and a signed-in resident's list `/my/demands`.
+//! rating form, and a signed-in resident's list `/my/demands`. The page's script follows
+//! the API's tracking stream (`/api/v1/track/{token}/stream`) to update without a reload.
 //!
 //! The tracking page shows what `api::demands::public_view` shows (no personal data, no
 //! internal notes beyond `public_note`). Whoever holds the token is the reporter, so
 //! rating needs no account; the form's CSRF token is bound to the pre-login cookie.
 
 use super::{
-    by_token, category_name, clock_config, demand_clock, explain, failed, field, from_store,
-    keep_pre_cookie, lang, local_time, optional_caller, problem_value, public_csrf,
-    public_csrf_ok, rating_label, see_other, small_form, status_label, status_labels_json, steps,
-    tr, Problem,
+    category_name, clock_config, demand_clock, explain, failed, field, from_store, keep_pre_cookie,
+    lang, local_time, optional_caller, problem_value, public_csrf, public_csrf_ok, rating_label,
+    see_other, small_form, status_label, status_labels_json, steps, tr, Problem,
 };
-use crate::api::demands::{demand_stream, public_note, queue_query};
+use crate::api::demands::{public_note, queue_query};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -19,7 +19,7 @@ use crate::web::{error_page, page_caller, Frame};
 use crate::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use lianxin_domain::demand::{Rating, Status};
 use lianxin_store::demands::Demand;
 use minijinja::{context, Value};
@@ -148,8 +148,10 @@ async fn render(
     );
     *resp.status_mut() = status;
     // The page may hold a token: keep it out of shared caches and referrers.
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     resp.headers_mut().insert(
         header::REFERRER_POLICY,
         header::HeaderValue::from_static("no-referrer"),
@@ -168,7 +170,7 @@ pub async fn page(
         Ok(c) => c,
         Err(r) => return r,
     };
-    match by_token(&state, &token).await {
+    match state.desk.by_token(&token).await {
         Ok(Some(d)) => render(&state, &headers, caller.as_ref(), &token, &d, &q, None).await,
         Ok(None) => error_page(&state, &headers, StatusCode::NOT_FOUND),
         Err(e) => error_page(&state, &headers, ApiError::from(e).status),
@@ -176,14 +178,18 @@ pub async fn page(
 }
 
 /// The reporter rates the answer; 不满意 reopens the demand.
-pub async fn rate(State(state): State<AppState>, Path(token): Path<String>, req: Request) -> Response {
+pub async fn rate(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
     let headers = req.headers().clone();
     let lang = lang(&headers);
     let caller = match optional_caller(&state, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let d = match by_token(&state, &token).await {
+    let d = match state.desk.by_token(&token).await {
         Ok(Some(d)) => d,
         Ok(None) => return error_page(&state, &headers, StatusCode::NOT_FOUND),
         Err(e) => return error_page(&state, &headers, ApiError::from(e).status),
@@ -204,12 +210,22 @@ pub async fn rate(State(state): State<AppState>, Path(token): Path<String>, req:
     let rating = match Rating::parse(field(&form, "rating")) {
         Ok(r) => r,
         Err(v) => {
-            let p = explain(lang, StatusCode::UNPROCESSABLE_ENTITY, v.code, &v.field, &v.message);
+            let p = explain(
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                v.code,
+                &v.field,
+                &v.message,
+            );
             return render(&state, &headers, caller.as_ref(), &token, &d, &q, Some(p)).await;
         }
     };
     let comment = Some(field(&form, "comment").to_string()).filter(|c| !c.trim().is_empty());
-    match state.desk.rate(d.id, "reporter".into(), rating, comment).await {
+    match state
+        .desk
+        .rate(d.id, "reporter".into(), rating, comment)
+        .await
+    {
         Ok(_) => see_other(&format!("/t/{token}?rated=1")),
         Err(e) => match from_store(lang, e) {
             Ok(p) => {
@@ -219,15 +235,6 @@ pub async fn rate(State(state): State<AppState>, Path(token): Path<String>, req:
             }
             Err(e) => error_page(&state, &headers, e.status),
         },
-    }
-}
-
-/// The tracking page's live updates: the same events as the API's tracking stream.
-pub async fn stream(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match by_token(&state, &token).await {
-        Ok(Some(d)) => demand_stream(state, d).into_response(),
-        Ok(None) => ApiError::not_found("demand").into_response(),
-        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

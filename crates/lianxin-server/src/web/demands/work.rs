@@ -55,7 +55,12 @@ fn notice_label(lang: Lang, kind: &str) -> String {
 }
 
 /// A queue row: what a worker needs to decide what to do next.
-fn queue_row(state: &AppState, lang: Lang, d: &Demand, now: chrono::DateTime<chrono::Utc>) -> Value {
+fn queue_row(
+    state: &AppState,
+    lang: Lang,
+    d: &Demand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Value {
     context! {
         id => d.id,
         title => d.title.clone(),
@@ -103,7 +108,15 @@ pub async fn queue(
     if !status.trim().is_empty() {
         match Status::parse(&status) {
             Ok(s) => q.statuses.push(s),
-            Err(v) => problem = Some(explain(lang, StatusCode::BAD_REQUEST, v.code, &v.field, &v.message)),
+            Err(v) => {
+                problem = Some(explain(
+                    lang,
+                    StatusCode::BAD_REQUEST,
+                    v.code,
+                    &v.field,
+                    &v.message,
+                ))
+            }
         }
     }
     let category = f.category.clone().unwrap_or_default();
@@ -127,10 +140,14 @@ pub async fn queue(
     let more = list.len() as i64 > PAGE_SIZE;
     list.truncate(PAGE_SIZE as usize);
     let units = match caller_units(&state, &caller).await {
-        Ok(u) => u.unwrap_or_default(),
+        Ok(u) => u,
         Err(e) => return failed(&state, &frame, e),
     };
-    let notices: Vec<Value> = match state.store.notices(&units, Some(caller.account.id), 20).await {
+    let notices: Vec<Value> = match state
+        .store
+        .notices(units.as_deref(), Some(caller.account.id), 10)
+        .await
+    {
         Ok(n) => n
             .into_iter()
             .map(|n| {
@@ -147,7 +164,10 @@ pub async fn queue(
         Err(e) => return failed(&state, &frame, e.into()),
     };
     let now = state.desk.now();
-    let demands: Vec<Value> = list.iter().map(|d| queue_row(&state, lang, d, now)).collect();
+    let demands: Vec<Value> = list
+        .iter()
+        .map(|d| queue_row(&state, lang, d, now))
+        .collect();
     let page_link = |offset: i64| {
         let mut s = format!("/demands?offset={offset}");
         for (k, v) in [("status", status.trim()), ("category", category.trim())] {
@@ -241,7 +261,11 @@ fn available_actions(d: Standing, units: &Option<Vec<i64>>) -> Vec<&'static str>
 async fn unit_options(state: &AppState, c: &Caller) -> Result<Vec<Value>, ApiError> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for o in state.store.search_orgs("", None, &c.account.scope, 300).await? {
+    for o in state
+        .store
+        .search_orgs("", None, &c.account.scope, 300)
+        .await?
+    {
         if seen.insert(o.id) {
             out.push(context! { id => o.id, name => o.name, code => o.code, group => "scope" });
         }
@@ -281,6 +305,7 @@ fn facts(state: &AppState, lang: Lang, d: &Demand) -> Value {
         category_code => d.category.clone(),
         urgency => urgency_label(lang, d.urgency),
         urgency_code => d.urgency.as_str(),
+        emergency => d.urgency == lianxin_domain::demand::Urgency::Emergency,
         channel => channel_label(lang, d.channel),
         place_name => d.place_name.clone(),
         place_code => d.place_code.clone(),
@@ -428,9 +453,9 @@ pub async fn page(
         Err(e) => return failed(&state, &frame, e),
     };
     let done = q.ok().and_then(|QueryParams(q)| q.done);
-    let done = done.as_deref().filter(|a| {
-        crate::desk::Action::NAMES.contains(a) || *a == "rate"
-    });
+    let done = done
+        .as_deref()
+        .filter(|a| crate::desk::Action::NAMES.contains(a) || *a == "rate");
     render(&state, &frame, &caller, &d, done, None, &[]).await
 }
 
@@ -460,9 +485,20 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, req: Req
     let number = |k: &str| -> Result<Option<i64>, Problem> {
         match opt(&form, k) {
             None => Ok(None),
-            Some(v) => v.trim().trim_start_matches('#').parse::<i64>().map(Some).map_err(|_| {
-                explain(lang, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", k, "must be a number")
-            }),
+            Some(v) => v
+                .trim()
+                .trim_start_matches('#')
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| {
+                    explain(
+                        lang,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_field",
+                        k,
+                        "must be a number",
+                    )
+                }),
         }
     };
     let outcome: Result<(), Problem> = async {
@@ -538,7 +574,13 @@ pub async fn rate(State(state): State<AppState>, Path(id): Path<String>, req: Re
         return page_error(&state, &frame, StatusCode::FORBIDDEN);
     }
     let result = match Rating::parse(field(&form, "rating")) {
-        Err(v) => Err(explain(lang, StatusCode::UNPROCESSABLE_ENTITY, v.code, &v.field, &v.message)),
+        Err(v) => Err(explain(
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            v.code,
+            &v.field,
+            &v.message,
+        )),
         Ok(r) => {
             let comment = opt(&form, "comment").map(str::to_string);
             state
@@ -560,7 +602,11 @@ pub async fn rate(State(state): State<AppState>, Path(id): Path<String>, req: Re
 }
 
 /// Live changes of a demand the caller may see (the page offers a reload).
-pub async fn stream(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let caller = match page_caller(&state, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
