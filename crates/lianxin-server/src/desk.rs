@@ -660,6 +660,7 @@ impl DemandDesk {
                 }
                 finish(&snap, &mut next, now);
                 Ok(Step {
+                    at: now,
                     next,
                     event: Some(NewEvent {
                         actor: actor.clone(),
@@ -957,6 +958,7 @@ fn timer_step(snap: &Snapshot, d: &Demand, now: DateTime<Utc>) -> Result<Step, S
     }
     finish(snap, &mut next, now);
     Ok(Step {
+        at: now,
         next,
         event,
         notices,
@@ -1149,6 +1151,7 @@ fn decide_step(
     absorb(&mut next, &next_state, now);
     finish(snap, &mut next, now);
     Ok(Step {
+        at: now,
         next,
         event: Some(NewEvent {
             actor: by.actor.clone(),

@@ -229,6 +229,8 @@ pub struct NewNotice {
 /// What a step decided: the demand after it, and what to record.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// When the step happened (the desk's clock): its history entry and `updated_at`.
+    pub at: DateTime<Utc>,
     pub next: Demand,
     /// `None` when only timers or counters moved (nothing the history shows).
     pub event: Option<NewEvent>,
@@ -1392,7 +1394,7 @@ async fn insert_demand(tx: &mut AnyConnection, d: &NewDemand) -> Result<i64> {
 
 async fn apply_step(tx: &mut AnyConnection, before: &Demand, step: &Step) -> Result<()> {
     let n = &step.next;
-    let now = now_text();
+    let now = ts(step.at);
     let updated = sqlx::query(
         "UPDATE demands SET urgency = $1, category = $2, status = $3, owner_id = $4, handler_id = $5, \
          transfer_to = $6, supervisor_id = $7, escalation_level = $8, deadline = $9, \

@@ -985,6 +985,7 @@ async fn demands_store_steps_photos_and_cells(store: &Store, _: Engine) {
             next.counted_unit = street;
             next.timer_at = None;
             Ok(Step {
+                at: chrono::Utc::now(),
                 next,
                 event: Some(NewEvent {
                     actor: "test".into(),
@@ -1021,7 +1022,7 @@ async fn demands_store_steps_photos_and_cells(store: &Store, _: Engine) {
     let ky_row = by_unit.iter().find(|r| r.key == ky.to_string());
     assert!(ky_row.is_none_or(|r| r.counts.received == 0));
     assert_eq!(
-        store.notices(&[street], None, 10).await.unwrap()[0].kind,
+        store.notices(Some(&[street]), None, 10).await.unwrap()[0].kind,
         "assigned"
     );
     // The queue's query by unit and by place.
@@ -1071,6 +1072,7 @@ async fn demand_steps_refuse_a_stale_version(store: &Store, _: Engine) {
         let mut next = d.clone();
         next.status = status;
         Step {
+            at: chrono::Utc::now(),
             next,
             event: None,
             notices: vec![],

@@ -474,6 +474,7 @@ pub fn public_view(d: &Demand) -> Value {
         "overdue": d.overdue,
         "answer": d.answer,
         "rating": d.rating,
+        "reopened": d.reopened,
         "received_at": d.received_at,
         "updated_at": d.updated_at,
         "version": d.version,

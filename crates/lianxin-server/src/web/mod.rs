@@ -174,6 +174,8 @@ impl Frame {
                 username => c.account.username.clone(),
                 role_label => if lang == Lang::Zh { role.label_zh() } else { role.label_en() },
                 registry => role.allows(Permission::ReadRegistry),
+                demands => role.allows(Permission::ReadDemands),
+                manage_loop => role.allows(Permission::ManageLoop),
             }
         });
         Frame {
