@@ -19,8 +19,9 @@ use chrono::NaiveDate;
 use futures::Stream;
 use lianxin_domain::calendar::{local_day, HolidayCalendar, TimeLimit};
 use lianxin_domain::demand::{Rating, Status, Urgency};
+use lianxin_domain::rates::RateCounts;
 use lianxin_domain::role::Permission;
-use lianxin_store::demands::{Category, Demand, DemandQuery, RateGroup};
+use lianxin_store::demands::{Category, Demand, DemandQuery, RateGroup, RateRow};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::convert::Infallible;
@@ -58,20 +59,22 @@ pub fn may_see(c: &Caller, units: &Option<Vec<i64>>, d: &Demand) -> bool {
     }
 }
 
-/// A token reads demands only with a demands scope (a session needs none: what it
-/// sees is decided by its role and scope, or by being the reporter).
-pub fn require_demand_token(c: &Caller) -> ApiResult<()> {
-    if let Credential::Token { scopes, .. } = &c.credential {
-        if !scopes
-            .iter()
-            .any(|s| s == "demands:read" || s == "demands:write")
-        {
-            return Err(ApiError::forbidden(
-                "the token's scopes do not allow reading demands",
-            ));
+/// A token must carry one of `scopes` (a session needs none: what it may do is
+/// decided by its role and scope, or by being the reporter).
+fn require_token_scope(c: &Caller, scopes: &[&str], what: &str) -> ApiResult<()> {
+    if let Credential::Token { scopes: has, .. } = &c.credential {
+        if !has.iter().any(|s| scopes.contains(&s.as_str())) {
+            return Err(ApiError::forbidden(format!(
+                "the token's scopes do not allow {what}"
+            )));
         }
     }
     Ok(())
+}
+
+/// A token reads demands only with a demands scope.
+pub fn require_demand_token(c: &Caller) -> ApiResult<()> {
+    require_token_scope(c, &["demands:read", "demands:write"], "reading demands")
 }
 
 /// The demand, if the caller may see it; otherwise "not found" (no probing).
@@ -97,17 +100,7 @@ fn submitter(c: &Caller) -> Submitter {
 /// Submitting needs no permission from a session (every account may raise a demand);
 /// a token needs `demands:write` or `open311`.
 fn require_submit(c: &Caller) -> ApiResult<()> {
-    if let Credential::Token { scopes, .. } = &c.credential {
-        if !scopes
-            .iter()
-            .any(|s| s == "demands:write" || s == "open311")
-        {
-            return Err(ApiError::forbidden(
-                "the token's scopes do not allow submitting demands",
-            ));
-        }
-    }
-    Ok(())
+    require_token_scope(c, &["demands:write", "open311"], "submitting demands")
 }
 
 // ----- intake -----
@@ -701,6 +694,28 @@ pub async fn rates_request(
     })
 }
 
+/// The rows a rates request asks for, and their total.
+pub async fn rate_rows(
+    state: &AppState,
+    r: &RatesRequest,
+) -> ApiResult<(Vec<RateRow>, RateCounts)> {
+    let rows = state
+        .store
+        .rate_counts(
+            r.from,
+            r.to,
+            r.place_path.as_deref(),
+            r.units.as_deref(),
+            r.group,
+        )
+        .await?;
+    let mut total = RateCounts::default();
+    for row in &rows {
+        total.merge(&row.counts);
+    }
+    Ok((rows, total))
+}
+
 pub async fn rates(
     State(state): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -715,21 +730,10 @@ pub async fn rates(
         q.place.as_deref(),
     )
     .await?;
-    let rows = state
-        .store
-        .rate_counts(
-            r.from,
-            r.to,
-            r.place_path.as_deref(),
-            r.units.as_deref(),
-            r.group,
-        )
-        .await?;
-    let mut total = lianxin_domain::rates::RateCounts::default();
+    let (rows, total) = rate_rows(&state, &r).await?;
     let rows: Vec<Value> = rows
         .into_iter()
         .map(|row| {
-            total.merge(&row.counts);
             json!({ "key": row.key, "name": row.name, "counts": row.counts, "rates": row.counts.rates() })
         })
         .collect();
@@ -988,21 +992,30 @@ pub async fn calendar_years(
     c.require(Permission::ReadDemands)?;
     let cfg = state.desk.config();
     let this_year = chrono::Datelike::year(&local_day(state.desk.now()));
-    let covered: Vec<i32> = (2020..=this_year + 2)
+    let (covered, added) = calendar_coverage(&state).await?;
+    Ok(Json(json!({
+        "covered_years": covered,
+        "added_years": added,
+        "next_year_missing": !cfg.calendar.covers(this_year + 1),
+    })))
+}
+
+/// The years the working-day calendar covers (from 2020 to two years ahead), and the
+/// years admins added.
+pub async fn calendar_coverage(state: &AppState) -> ApiResult<(Vec<i32>, Vec<i64>)> {
+    let cfg = state.desk.config();
+    let this_year = chrono::Datelike::year(&local_day(state.desk.now()));
+    let covered = (2020..=this_year + 2)
         .filter(|y| cfg.calendar.covers(*y))
         .collect();
-    let added: Vec<i64> = state
+    let added = state
         .store
         .calendar_years()
         .await?
         .into_iter()
         .map(|(y, _)| y)
         .collect();
-    Ok(Json(json!({
-        "covered_years": covered,
-        "added_years": added,
-        "next_year_missing": !cfg.calendar.covers(this_year + 1),
-    })))
+    Ok((covered, added))
 }
 
 #[derive(Deserialize)]

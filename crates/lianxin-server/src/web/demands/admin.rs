@@ -123,16 +123,7 @@ async fn render(
             })
             .collect();
         let this_year = local_day(state.desk.now()).year();
-        let covered: Vec<i32> = (2020..=this_year + 2)
-            .filter(|y| cfg.calendar.covers(*y))
-            .collect();
-        let added: Vec<i64> = state
-            .store
-            .calendar_years()
-            .await?
-            .into_iter()
-            .map(|(y, _)| y)
-            .collect();
+        let (covered, added) = crate::api::demands::calendar_coverage(state).await?;
         let kept: BTreeMap<&str, &str> = form
             .iter()
             .filter(|(k, _)| k != "csrf")

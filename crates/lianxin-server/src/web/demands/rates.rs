@@ -119,24 +119,6 @@ async fn asked(
     }
 }
 
-async fn rows(state: &AppState, r: &RatesRequest) -> Result<(Vec<RateRow>, RateCounts), ApiError> {
-    let rows = state
-        .store
-        .rate_counts(
-            r.from,
-            r.to,
-            r.place_path.as_deref(),
-            r.units.as_deref(),
-            r.group,
-        )
-        .await?;
-    let mut total = RateCounts::default();
-    for row in &rows {
-        total.merge(&row.counts);
-    }
-    Ok((rows, total))
-}
-
 /// One table row: the counters and the rates they give.
 fn row_value(name: &str, c: &RateCounts) -> Value {
     let r = c.rates();
@@ -231,7 +213,7 @@ pub async fn page(
         Ok(a) => a,
         Err(e) => return failed(&state, &frame, e),
     };
-    let (rows, total) = match rows(&state, &a.req).await {
+    let (rows, total) = match crate::api::demands::rate_rows(&state, &a.req).await {
         Ok(x) => x,
         Err(e) => return failed(&state, &frame, e),
     };
@@ -487,7 +469,7 @@ async fn export(
         // An export of something other than what was asked would mislead.
         return page_error(&state, &frame, p.status);
     }
-    let (rows, total) = match rows(&state, &a.req).await {
+    let (rows, total) = match crate::api::demands::rate_rows(&state, &a.req).await {
         Ok(x) => x,
         Err(e) => return failed(&state, &frame, e),
     };
