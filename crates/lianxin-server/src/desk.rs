@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// The wall clock, with an offset that tests move forward to make deadlines pass.
 #[derive(Debug, Default)]
@@ -245,7 +245,53 @@ pub struct DemandDesk {
     pii: PiiKey,
     snapshot: RwLock<Arc<Snapshot>>,
     changes: broadcast::Sender<DemandChange>,
+    intake: mpsc::Sender<IntakeJob>,
     pub clock: Clock,
+}
+
+/// A new demand waiting to be stored, and who to tell its id.
+type IntakeJob = (NewDemand, oneshot::Sender<Result<i64, StoreError>>);
+
+/// The most new demands stored by one write.
+const INTAKE_BATCH: usize = 256;
+
+/// Stores new demands as they come, together: whatever is waiting when the previous
+/// write finishes goes into the next one, a few multi-row statements for the lot
+/// (see `Store::insert_demands`). If a batch fails, its demands are stored one by
+/// one so that each gets its own answer. Demands with photos go alone: they are
+/// large and rare.
+async fn run_intake(store: Store, mut jobs: mpsc::Receiver<IntakeJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < INTAKE_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (alone, together): (Vec<_>, Vec<_>) =
+            batch.into_iter().partition(|(d, _)| !d.photos.is_empty());
+        let mut singles = alone;
+        if together.len() > 1 {
+            let demands: Vec<NewDemand> = together.iter().map(|(d, _)| d.clone()).collect();
+            match store.insert_demands(demands).await {
+                Ok(ids) => {
+                    for ((_, reply), id) in together.into_iter().zip(ids) {
+                        let _ = reply.send(Ok(id));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, demands = together.len(), "an intake batch failed; storing its demands one by one");
+                    singles.extend(together);
+                }
+            }
+        } else {
+            singles.extend(together);
+        }
+        for (d, reply) in singles {
+            let _ = reply.send(store.insert_demand(d).await);
+        }
+    }
 }
 
 fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> StoreError {
@@ -253,12 +299,17 @@ fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Store
 }
 
 impl DemandDesk {
+    /// A desk on `store`; starts its intake writer, so it must be created inside a
+    /// Tokio runtime.
     pub fn new(store: Store, pii: PiiKey) -> DemandDesk {
+        let (intake, jobs) = mpsc::channel(4 * INTAKE_BATCH);
+        tokio::spawn(run_intake(store.clone(), jobs));
         DemandDesk {
             store,
             pii,
             snapshot: RwLock::default(),
             changes: broadcast::channel(1024).0,
+            intake,
             clock: Clock::default(),
         }
     }
@@ -408,10 +459,13 @@ impl DemandDesk {
     /// Validates, routes, times and stores a new demand.
     pub async fn submit(&self, i: Intake, by: &Submitter) -> Result<Submitted, StoreError> {
         let (d, mut submitted) = self.prepare(i, by).await?;
-        submitted.id = self.store.insert_demand(d).await?;
+        let (reply, answer) = oneshot::channel();
+        let closed = || StoreError::NotCommitted("the intake writer has stopped".into());
+        self.intake.send((d, reply)).await.map_err(|_| closed())?;
+        submitted.id = answer.await.map_err(|_| closed())??;
         let _ = self.changes.send(DemandChange {
             id: submitted.id,
-            status: Status::Received,
+            status: submitted.status,
             version: 1,
         });
         Ok(submitted)
@@ -501,8 +555,27 @@ impl DemandDesk {
         let urgency = category.default_urgency;
         let limit = snap.config.policy.limit(&category.code, urgency);
         let deadline = snap.config.calendar.deadline(now, limit);
-        let state =
+        let mut state =
             LoopState::received(route.unit, deadline, now).map_err(ValidationError::from)?;
+        // A property repair is dispatched by its routing: the property company assesses
+        // and takes it on at once (the one-tap form goes straight to the people who fix).
+        let dispatched = channel == Channel::PropertyRepair;
+        if dispatched {
+            let owner = Actor::Unit(route.unit);
+            state = state
+                .apply(&Command::Assess { deadline }, owner, now)
+                .and_then(|s| {
+                    s.apply(
+                        &Command::Assign {
+                            unit: route.unit,
+                            deadline,
+                        },
+                        owner,
+                        now,
+                    )
+                })
+                .map_err(ValidationError::from)?;
+        }
         let outcome = DemandOutcome::from_loop(&state, now, deadline, deadline, None);
         let counted_bits = RateCounts::of(&outcome, now)
             .to_bits()
@@ -510,7 +583,7 @@ impl DemandDesk {
         let timer = plan_timer(
             &snap.config,
             &TimerFacts {
-                status: Status::Received,
+                status: state.status,
                 deadline,
                 step_at: now,
                 warned: false,
@@ -540,7 +613,9 @@ impl DemandDesk {
             reporter_name,
             reporter_phone,
             token_hash: PiiKey::token_hash(&token),
+            status: state.status,
             owner_id: route.unit,
+            handler_id: state.handler,
             deadline,
             response_deadline: deadline,
             handling_deadline: deadline,
@@ -555,7 +630,11 @@ impl DemandDesk {
                 actor_name: by.name.clone(),
                 action: "submit".into(),
                 unit_id: Some(route.unit),
-                note: Some(format!("{} · {}", channel.label_zh(), kind.label_zh())),
+                note: Some(if dispatched {
+                    format!("{} · {} · 直接派单", channel.label_zh(), kind.label_zh())
+                } else {
+                    format!("{} · {}", channel.label_zh(), kind.label_zh())
+                }),
             },
         };
         let owner_name = snap
@@ -566,7 +645,7 @@ impl DemandDesk {
         let submitted = Submitted {
             id: 0,
             tracking_token: token,
-            status: Status::Received,
+            status: state.status,
             category: category.code,
             owner_id: route.unit,
             owner_name,

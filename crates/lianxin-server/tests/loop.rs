@@ -32,6 +32,7 @@ on_every_engine!(
     unrated_answers_are_reminded_then_closed,
     transfers_keep_the_first_receiver_accountable,
     rate_cells_agree_with_a_full_scan,
+    concurrent_submissions_each_get_their_own_demand,
 );
 
 /// A logged-in client that sends its CSRF token on writes.
@@ -429,6 +430,18 @@ mod cases {
         // The property repair at 开元 goes straight to the property company.
         let s = submit(&resident, demand_body("property_repair", "150207.BYXL.KY")).await;
         assert_eq!(s["owner_name"], "KY-WY 党委");
+        assert_eq!(
+            s["status"], "received",
+            "a repair raised on the web form waits for 研判"
+        );
+        // The one-tap repair form dispatches at once: the company holds the work.
+        let mut repair = demand_body("property_repair", "150207.BYXL.KY");
+        repair["channel"] = json!("property_repair");
+        let s = submit(&resident, repair).await;
+        assert_eq!(s["status"], "assigned");
+        let d = resident.json(&format!("/demands/{}", s["id"])).await;
+        assert_eq!(d["demand"]["handler_name"], "KY-WY 党委");
+        assert_eq!(d["demand"]["owner_name"], "KY-WY 党委");
         // A token needs the demands scope to submit.
         let admin = Session::new(app, "admin").await;
         let me = admin.json("/me").await;
@@ -842,5 +855,57 @@ mod cases {
         }
         assert_eq!(sum, scan);
         assert_eq!(by_unit.len(), 2);
+    }
+
+    pub async fn concurrent_submissions_each_get_their_own_demand(app: &App) {
+        let resident = std::sync::Arc::new(Session::new(app, "resident").await);
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let r = resident.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut body = demand_body("other", "150207.BYXL.KY");
+                body["description"] = json!(format!("第{i}件"));
+                submit(&r, body).await
+            }));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for t in tasks {
+            let s = t.await.unwrap();
+            let id = s["id"].as_i64().unwrap();
+            assert!(ids.insert(id), "ids are distinct");
+            // Each tracking token leads to its own demand (intake stores them in batches).
+            let token = s["tracking_token"].as_str().unwrap();
+            let t: Value = reqwest::get(format!("{}/api/v1/track/{token}", app.base))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(t["demand"]["id"], id);
+            let mine = resident.json(&format!("/demands/{id}")).await;
+            assert_eq!(actions(&mine["events"]), ["submit"]);
+            let n: usize = mine["demand"]["description"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches('第')
+                .trim_end_matches('件')
+                .parse()
+                .unwrap();
+            assert!(n < 60);
+        }
+        assert_eq!(ids.len(), 60);
+        let today = lianxin_domain::calendar::local_day(app.desk.now());
+        let cells = app
+            .store
+            .rate_counts(
+                today,
+                today,
+                None,
+                None,
+                lianxin_store::demands::RateGroup::Total,
+            )
+            .await
+            .unwrap();
+        assert_eq!(cells[0].counts.received, 60);
     }
 }

@@ -195,7 +195,11 @@ pub struct NewDemand {
     /// (ciphertext, keyed hash, mask)
     pub reporter_phone: Option<(String, String, String)>,
     pub token_hash: String,
+    /// `received`, or `assigned` when intake dispatches at once (a property repair).
+    pub status: Status,
     pub owner_id: i64,
+    /// The handling unit when intake dispatches at once.
+    pub handler_id: Option<i64>,
     pub deadline: DateTime<Utc>,
     pub response_deadline: DateTime<Utc>,
     pub handling_deadline: DateTime<Utc>,
@@ -432,40 +436,14 @@ async fn add_to_cell(
     let v = RateCounts::from_bits(bits)
         .fields()
         .map(|f| f as i64 * sign);
-    sqlx::query(
-        "INSERT INTO rate_cells (unit_id, place_id, day, place_path, region, received, rejected, merged, \
-         response_due, responded_in_time, resolution_due, resolved, rated, satisfied, strictly_satisfied) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-         ON CONFLICT (unit_id, place_id, day) DO UPDATE SET \
-         received = rate_cells.received + excluded.received, \
-         rejected = rate_cells.rejected + excluded.rejected, \
-         merged = rate_cells.merged + excluded.merged, \
-         response_due = rate_cells.response_due + excluded.response_due, \
-         responded_in_time = rate_cells.responded_in_time + excluded.responded_in_time, \
-         resolution_due = rate_cells.resolution_due + excluded.resolution_due, \
-         resolved = rate_cells.resolved + excluded.resolved, \
-         rated = rate_cells.rated + excluded.rated, \
-         satisfied = rate_cells.satisfied + excluded.satisfied, \
-         strictly_satisfied = rate_cells.strictly_satisfied + excluded.strictly_satisfied",
+    add_to_cells(
+        conn,
+        &[(
+            (day, unit_id, place_id),
+            (place_path.to_string(), region.to_string(), v),
+        )],
     )
-    .bind(unit_id)
-    .bind(place_id)
-    .bind(day)
-    .bind(place_path)
-    .bind(region)
-    .bind(v[0])
-    .bind(v[1])
-    .bind(v[2])
-    .bind(v[3])
-    .bind(v[4])
-    .bind(v[5])
-    .bind(v[6])
-    .bind(v[7])
-    .bind(v[8])
-    .bind(v[9])
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 async fn insert_event(
@@ -768,7 +746,20 @@ impl Store {
     /// Stores a new demand with its photos, its first history entry and its rate
     /// contribution, in one transaction. Returns its id.
     pub async fn insert_demand(&self, d: NewDemand) -> Result<i64> {
-        self.write(move |tx| Box::pin(async move { insert_demand(tx, &d).await }))
+        let ids = self
+            .write(move |tx| {
+                Box::pin(async move { insert_demands(tx, std::slice::from_ref(&d)).await })
+            })
+            .await?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| StoreError::Config("a new demand's id was not returned".into()))
+    }
+
+    /// Stores several new demands in one write (the desk's intake batches): all of
+    /// them or, on an error, none. Returns their ids in order.
+    pub async fn insert_demands(&self, demands: Vec<NewDemand>) -> Result<Vec<i64>> {
+        self.write(move |tx| Box::pin(async move { insert_demands(tx, &demands).await }))
             .await
     }
 
@@ -783,15 +774,28 @@ impl Store {
             .begin()
             .await
             .map_err(|e| StoreError::from(e).at_row(0))?;
+        if insert_demands(&mut tx, demands).await.is_ok() {
+            tx.commit()
+                .await
+                .map_err(|e| StoreError::from(e).at_row(0))?;
+            return Ok(demands.len());
+        }
+        // Something failed: nothing is kept; find the first row that fails on its own.
+        tx.rollback()
+            .await
+            .map_err(|e| StoreError::from(e).at_row(0))?;
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .map_err(|e| StoreError::from(e).at_row(0))?;
         for (i, d) in demands.iter().enumerate() {
-            insert_demand(&mut tx, d)
+            insert_demands(&mut tx, std::slice::from_ref(d))
                 .await
                 .map_err(|e| e.at_row(i + 2))?;
         }
-        tx.commit()
-            .await
-            .map_err(|e| StoreError::from(e).at_row(0))?;
-        Ok(demands.len())
+        // Every row went in alone, so the batch failed on a conflict between rows.
+        Err(StoreError::conflict("token_hash", "two rows of the import conflict").at_row(0))
     }
 
     pub async fn demand(&self, id: i64) -> Result<Demand> {
@@ -1106,16 +1110,24 @@ impl Store {
             Some(u) => format!(" AND r.unit_id IN ({})", id_list(u)),
             None => String::new(),
         };
+        // Without a place the days alone select the cells (a range of the key); a
+        // place subtree adds its prefix, which the place index serves.
+        let place_filter = if place_path.is_some() {
+            " AND r.place_path LIKE $3"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {key} AS k, {name} AS n, {sums} FROM rate_cells r {join} \
-             WHERE r.day >= $1 AND r.day <= $2 AND r.place_path LIKE $3{unit_filter} {group_by} ORDER BY 1"
+             WHERE r.day >= $1 AND r.day <= $2{place_filter}{unit_filter} {group_by} ORDER BY 1"
         );
-        let rows = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(from.to_string())
-            .bind(to.to_string())
-            .bind(format!("{}%", place_path.unwrap_or("/")))
-            .fetch_all(&self.reader)
-            .await?;
+            .bind(to.to_string());
+        if let Some(path) = place_path {
+            query = query.bind(format!("{path}%"));
+        }
+        let rows = query.fetch_all(&self.reader).await?;
         rows.iter().map(rate_row).collect()
     }
 
@@ -1303,57 +1315,41 @@ fn rate_row(row: &AnyRow) -> Result<RateRow> {
     })
 }
 
-async fn insert_demand(tx: &mut AnyConnection, d: &NewDemand) -> Result<i64> {
-    let now = ts(d.received_at);
-    let (phone_enc, phone_hash, phone_masked) = match &d.reporter_phone {
-        Some((e, h, m)) => (Some(e.as_str()), Some(h.as_str()), Some(m.as_str())),
-        None => (None, None, None),
-    };
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO demands (region, kind, category, urgency, channel, title, description, place_id, \
-         place_path, lat, lon, address, attributes, reporter_account_id, reporter_name, reporter_phone_enc, \
-         reporter_phone_hash, reporter_phone_masked, token_hash, status, owner_id, deadline, \
-         response_deadline, handling_deadline, timer_at, timer_kind, counted_unit, counted_bits, \
-         received_at, updated_at, step_at, visit_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-         CAST($10 AS DOUBLE PRECISION), CAST($11 AS DOUBLE PRECISION), \
-         $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $29, $29, \
-         $30) \
-         RETURNING id",
-    )
-    .bind(&d.region)
-    .bind(d.kind.as_str())
-    .bind(&d.category)
-    .bind(d.urgency.as_str())
-    .bind(d.channel.as_str())
-    .bind(&d.title)
-    .bind(&d.description)
-    .bind(d.place_id)
-    .bind(&d.place_path)
-    .bind(crate::float_text(d.lat))
-    .bind(crate::float_text(d.lon))
-    .bind(&d.address)
-    .bind(d.attributes.as_ref().map(Value::to_string))
-    .bind(d.reporter_account_id)
-    .bind(&d.reporter_name)
-    .bind(phone_enc)
-    .bind(phone_hash)
-    .bind(phone_masked)
-    .bind(&d.token_hash)
-    .bind(Status::Received.as_str())
-    .bind(d.owner_id)
-    .bind(ts(d.deadline))
-    .bind(ts(d.response_deadline))
-    .bind(ts(d.handling_deadline))
-    .bind(d.timer_at.map(ts))
-    .bind(&d.timer_kind)
-    .bind(d.owner_id)
-    .bind(i64::from(d.counted_bits))
-    .bind(&now)
-    .bind(d.visit_id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| match StoreError::from(e) {
-        StoreError::Database(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => {
+/// The columns of a new demand, in the order `insert_demands` binds them.
+const NEW_DEMAND_COLUMNS: &str = "region, kind, category, urgency, channel, title, description, \
+     place_id, place_path, lat, lon, address, attributes, reporter_account_id, reporter_name, \
+     reporter_phone_enc, reporter_phone_hash, reporter_phone_masked, token_hash, status, owner_id, \
+     handler_id, deadline, response_deadline, handling_deadline, timer_at, timer_kind, \
+     counted_unit, counted_bits, received_at, updated_at, step_at, visit_id";
+const NEW_DEMAND_WIDTH: usize = 33;
+
+/// The most rows one multi-row statement carries (well under both engines' limits on
+/// parameters: 33 × 256 = 8,448).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// `($n, $n+1, …)` for one row of `width` values starting at parameter `first`;
+/// the coordinates (the 10th and 11th values of a demand) are cast from text (see
+/// `float_text`).
+fn row_placeholders(first: usize, width: usize, cast_coordinates: bool) -> String {
+    let cells: Vec<String> = (0..width)
+        .map(|k| {
+            let n = first + k;
+            if cast_coordinates && (k == 9 || k == 10) {
+                format!("CAST(${n} AS DOUBLE PRECISION)")
+            } else {
+                format!("${n}")
+            }
+        })
+        .collect();
+    format!("({})", cells.join(", "))
+}
+
+fn unknown_reference(e: sqlx::Error) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Database(e)
+            if e.as_database_error()
+                .is_some_and(|d| d.is_foreign_key_violation()) =>
+        {
             StoreError::Invalid(lianxin_domain::ValidationError::new(
                 "category",
                 "unknown_reference",
@@ -1361,35 +1357,188 @@ async fn insert_demand(tx: &mut AnyConnection, d: &NewDemand) -> Result<i64> {
             ))
         }
         other => other,
-    })?;
-    for p in &d.photos {
-        sqlx::query(
-            "INSERT INTO demand_photos (demand_id, region, content_type, size, sha256, bytes, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(&d.region)
-        .bind(&p.content_type)
-        .bind(p.bytes.len() as i64)
-        .bind(&p.sha256)
-        .bind(p.bytes.clone())
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
     }
-    insert_event(tx, id, &d.region, &now, None, Status::Received, &d.event).await?;
-    add_to_cell(
-        tx,
-        d.owner_id,
-        d.place_id,
-        &d.place_path,
-        &d.region,
-        d.received_at,
-        d.counted_bits,
-        1,
-    )
-    .await?;
-    Ok(id)
+}
+
+/// Stores new demands with their photos, first history entries and rate
+/// contributions, with a few multi-row statements per batch rather than several
+/// statements per demand: intake is the platform's hottest write. Returns the ids in
+/// the order of `demands`.
+async fn insert_demands(tx: &mut AnyConnection, demands: &[NewDemand]) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(demands.len());
+    for chunk in demands.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| row_placeholders(r * NEW_DEMAND_WIDTH + 1, NEW_DEMAND_WIDTH, true))
+            .collect();
+        let sql = format!(
+            "INSERT INTO demands ({NEW_DEMAND_COLUMNS}) VALUES {} RETURNING id, token_hash",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for d in chunk {
+            let (phone_enc, phone_hash, phone_masked) = match &d.reporter_phone {
+                Some((e, h, m)) => (Some(e.clone()), Some(h.clone()), Some(m.clone())),
+                None => (None, None, None),
+            };
+            let received = ts(d.received_at);
+            q = q
+                .bind(d.region.clone())
+                .bind(d.kind.as_str())
+                .bind(d.category.clone())
+                .bind(d.urgency.as_str())
+                .bind(d.channel.as_str())
+                .bind(d.title.clone())
+                .bind(d.description.clone())
+                .bind(d.place_id)
+                .bind(d.place_path.clone())
+                .bind(crate::float_text(d.lat))
+                .bind(crate::float_text(d.lon))
+                .bind(d.address.clone())
+                .bind(d.attributes.as_ref().map(Value::to_string))
+                .bind(d.reporter_account_id)
+                .bind(d.reporter_name.clone())
+                .bind(phone_enc)
+                .bind(phone_hash)
+                .bind(phone_masked)
+                .bind(d.token_hash.clone())
+                .bind(d.status.as_str())
+                .bind(d.owner_id)
+                .bind(d.handler_id)
+                .bind(ts(d.deadline))
+                .bind(ts(d.response_deadline))
+                .bind(ts(d.handling_deadline))
+                .bind(d.timer_at.map(ts))
+                .bind(d.timer_kind.clone())
+                .bind(d.owner_id)
+                .bind(i64::from(d.counted_bits))
+                .bind(received.clone())
+                .bind(received.clone())
+                .bind(received)
+                .bind(d.visit_id);
+        }
+        let returned = q.fetch_all(&mut *tx).await.map_err(unknown_reference)?;
+        // RETURNING promises no order: match the rows back by their unique token.
+        let mut by_token = std::collections::HashMap::with_capacity(returned.len());
+        for row in &returned {
+            by_token.insert(
+                row.try_get::<String, _>("token_hash")?,
+                row.try_get::<i64, _>("id")?,
+            );
+        }
+        for d in chunk {
+            ids.push(
+                by_token.get(&d.token_hash).copied().ok_or_else(|| {
+                    StoreError::Config("a new demand's id was not returned".into())
+                })?,
+            );
+        }
+    }
+    for (d, id) in demands.iter().zip(&ids) {
+        for p in &d.photos {
+            sqlx::query(
+                "INSERT INTO demand_photos (demand_id, region, content_type, size, sha256, bytes, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(*id)
+            .bind(&d.region)
+            .bind(&p.content_type)
+            .bind(p.bytes.len() as i64)
+            .bind(&p.sha256)
+            .bind(p.bytes.clone())
+            .bind(ts(d.received_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    const EVENT_WIDTH: usize = 10;
+    let pairs: Vec<(&NewDemand, i64)> = demands.iter().zip(ids.iter().copied()).collect();
+    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| row_placeholders(r * EVENT_WIDTH + 1, EVENT_WIDTH, false))
+            .collect();
+        let sql = format!(
+            "INSERT INTO demand_events (demand_id, region, at, actor, actor_name, action, from_status, \
+             to_status, unit_id, note) VALUES {}",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (d, id) in chunk {
+            q = q
+                .bind(*id)
+                .bind(d.region.clone())
+                .bind(ts(d.received_at))
+                .bind(d.event.actor.clone())
+                .bind(d.event.actor_name.clone())
+                .bind(d.event.action.clone())
+                .bind(None::<String>)
+                .bind(d.status.as_str())
+                .bind(d.event.unit_id)
+                .bind(d.event.note.clone());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    // The rate contributions, added up per cell first: many new demands share one.
+    let mut cells: std::collections::BTreeMap<(String, i64, i64), (String, String, [i64; 10])> =
+        std::collections::BTreeMap::new();
+    for d in demands {
+        let day = lianxin_domain::calendar::local_day(d.received_at).to_string();
+        let entry = cells
+            .entry((day, d.owner_id, d.place_id))
+            .or_insert_with(|| (d.place_path.clone(), d.region.clone(), [0; 10]));
+        for (sum, v) in entry
+            .2
+            .iter_mut()
+            .zip(RateCounts::from_bits(d.counted_bits).fields())
+        {
+            *sum += v as i64;
+        }
+    }
+    let cells: Vec<_> = cells.into_iter().collect();
+    for chunk in cells.chunks(ROWS_PER_STATEMENT) {
+        add_to_cells(tx, chunk).await?;
+    }
+    Ok(ids)
+}
+
+/// One rate-cell change: (day, unit, place) → (place path, region, the ten deltas).
+type CellDelta = ((String, i64, i64), (String, String, [i64; 10]));
+
+/// Adds deltas to rate cells (distinct keys) in one statement.
+async fn add_to_cells(tx: &mut AnyConnection, cells: &[CellDelta]) -> Result<()> {
+    const WIDTH: usize = 15;
+    let rows: Vec<String> = (0..cells.len())
+        .map(|r| row_placeholders(r * WIDTH + 1, WIDTH, false))
+        .collect();
+    let sql = format!(
+        "INSERT INTO rate_cells (day, unit_id, place_id, place_path, region, received, rejected, merged, \
+         response_due, responded_in_time, resolution_due, resolved, rated, satisfied, strictly_satisfied) \
+         VALUES {} ON CONFLICT (day, unit_id, place_id) DO UPDATE SET \
+         received = rate_cells.received + excluded.received, \
+         rejected = rate_cells.rejected + excluded.rejected, \
+         merged = rate_cells.merged + excluded.merged, \
+         response_due = rate_cells.response_due + excluded.response_due, \
+         responded_in_time = rate_cells.responded_in_time + excluded.responded_in_time, \
+         resolution_due = rate_cells.resolution_due + excluded.resolution_due, \
+         resolved = rate_cells.resolved + excluded.resolved, \
+         rated = rate_cells.rated + excluded.rated, \
+         satisfied = rate_cells.satisfied + excluded.satisfied, \
+         strictly_satisfied = rate_cells.strictly_satisfied + excluded.strictly_satisfied",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for ((day, unit, place), (path, region, v)) in cells {
+        q = q
+            .bind(day.clone())
+            .bind(*unit)
+            .bind(*place)
+            .bind(path.clone())
+            .bind(region.clone());
+        for x in v {
+            q = q.bind(*x);
+        }
+    }
+    q.execute(&mut *tx).await?;
+    Ok(())
 }
 
 async fn apply_step(tx: &mut AnyConnection, before: &Demand, step: &Step) -> Result<()> {

@@ -224,6 +224,9 @@ impl Store {
 fn sqlite_pool(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
+        // A connection to a local file does not go stale; pinging it before every use
+        // would add a round trip to each query.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(|conn, _meta| {
             Box::pin(async move {

@@ -146,13 +146,14 @@ CREATE TABLE demand_notices (
 CREATE INDEX demand_notices_unit ON demand_notices(unit_id, id);
 CREATE INDEX demand_notices_account ON demand_notices(account_id, id);
 
--- The three rates, pre-summed per accountable unit × place × receipt day
+-- The three rates, pre-summed per receipt day × accountable unit × place (day first:
+-- the dashboard reads a range of days)
 -- (lianxin_domain::rates::RateCounts). Each demand remembers what it added
 -- (demands.counted_unit, counted_bits) so a change takes back exactly that.
 CREATE TABLE rate_cells (
+    day TEXT NOT NULL,
     unit_id BIGINT NOT NULL,
     place_id BIGINT NOT NULL,
-    day TEXT NOT NULL,
     place_path TEXT NOT NULL,
     region TEXT NOT NULL,
     received BIGINT NOT NULL,
@@ -165,9 +166,8 @@ CREATE TABLE rate_cells (
     rated BIGINT NOT NULL,
     satisfied BIGINT NOT NULL,
     strictly_satisfied BIGINT NOT NULL,
-    PRIMARY KEY (unit_id, place_id, day)
+    PRIMARY KEY (day, unit_id, place_id)
 );
-CREATE INDEX rate_cells_day ON rate_cells(day);
 CREATE INDEX rate_cells_place ON rate_cells(place_path text_pattern_ops, day);
 
 -- Idempotency-Key claims: a retry gets the first response back.

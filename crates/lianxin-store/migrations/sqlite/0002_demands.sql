@@ -143,13 +143,14 @@ CREATE TABLE demand_notices (
 CREATE INDEX demand_notices_unit ON demand_notices(unit_id, id);
 CREATE INDEX demand_notices_account ON demand_notices(account_id, id);
 
--- The three rates, pre-summed per accountable unit × place × receipt day
+-- The three rates, pre-summed per receipt day × accountable unit × place (day first:
+-- the dashboard reads a range of days)
 -- (lianxin_domain::rates::RateCounts). Each demand remembers what it added
 -- (demands.counted_unit, counted_bits) so a change takes back exactly that.
 CREATE TABLE rate_cells (
+    day TEXT NOT NULL,
     unit_id INTEGER NOT NULL,
     place_id INTEGER NOT NULL,
-    day TEXT NOT NULL,
     place_path TEXT NOT NULL,
     region TEXT NOT NULL,
     received INTEGER NOT NULL,
@@ -162,9 +163,8 @@ CREATE TABLE rate_cells (
     rated INTEGER NOT NULL,
     satisfied INTEGER NOT NULL,
     strictly_satisfied INTEGER NOT NULL,
-    PRIMARY KEY (unit_id, place_id, day)
-);
-CREATE INDEX rate_cells_day ON rate_cells(day);
+    PRIMARY KEY (day, unit_id, place_id)
+) WITHOUT ROWID;
 CREATE INDEX rate_cells_place ON rate_cells(place_path, day);
 
 -- Idempotency-Key claims: a retry gets the first response back.
