@@ -246,6 +246,10 @@ pub struct DemandDesk {
     snapshot: RwLock<Arc<Snapshot>>,
     changes: broadcast::Sender<DemandChange>,
     intake: mpsc::Sender<IntakeJob>,
+    /// Places looked up by code for intake, until the next `reload` (at most a
+    /// minute): places change rarely and every submission names one. A code not
+    /// found is not remembered, so a new place is usable at once.
+    places: std::sync::Mutex<HashMap<String, Place>>,
     pub clock: Clock,
 }
 
@@ -310,6 +314,7 @@ impl DemandDesk {
             snapshot: RwLock::default(),
             changes: broadcast::channel(1024).0,
             intake,
+            places: std::sync::Mutex::default(),
             clock: Clock::default(),
         }
     }
@@ -349,6 +354,7 @@ impl DemandDesk {
             .into_iter()
             .map(|c| (c.code.clone(), c))
             .collect();
+        self.places.lock().expect("place cache").clear();
         *self.snapshot.write().expect("snapshot lock") = Arc::new(Snapshot {
             config,
             routing: RoutingTable::new(rules),
@@ -424,9 +430,18 @@ impl DemandDesk {
             .map(str::trim)
             .filter(|c| !c.is_empty())
         {
-            return self.store.place_by_code(code).await?.ok_or_else(|| {
+            if let Some(p) = self.places.lock().expect("place cache").get(code) {
+                return Ok(p.clone());
+            }
+            let place = self.store.place_by_code(code).await?.ok_or_else(|| {
                 invalid("place", "unknown_place", format!("unknown place {code:?}"))
-            });
+            })?;
+            let mut cache = self.places.lock().expect("place cache");
+            if cache.len() >= 100_000 {
+                cache.clear();
+            }
+            cache.insert(code.to_string(), place.clone());
+            return Ok(place);
         }
         if let Some(id) = i.place_id {
             return self

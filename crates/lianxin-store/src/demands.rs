@@ -1325,7 +1325,7 @@ const NEW_DEMAND_WIDTH: usize = 33;
 
 /// The most rows one multi-row statement carries (well under both engines' limits on
 /// parameters: 33 × 256 = 8,448).
-const ROWS_PER_STATEMENT: usize = 256;
+const ROWS_PER_STATEMENT: usize = 16;
 
 /// `($n, $n+1, …)` for one row of `width` values starting at parameter `first`;
 /// the coordinates (the 10th and 11th values of a demand) are cast from text (see

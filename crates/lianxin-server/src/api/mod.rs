@@ -190,9 +190,10 @@ async fn revoke_token(
     Id(id): Id,
 ) -> ApiResult<Json<Value>> {
     c.require(Permission::ManageAccounts)?;
-    Ok(Json(
-        json!({ "api_token": state.store.revoke_api_token(&c.actor(), id).await? }),
-    ))
+    let revoked = state.store.revoke_api_token(&c.actor(), id).await?;
+    // A revoked token stops working at once in this process.
+    state.tokens.forget_all();
+    Ok(Json(json!({ "api_token": revoked })))
 }
 
 #[derive(Deserialize)]
