@@ -350,6 +350,13 @@ const TEXT: &[(&str, &str, &str)] = &[
     ("my_demands_none", "您还没有提交过诉求。", "You have not raised any requests yet."),
     ("queue_title", "诉求工作台", "Request desk"),
     ("notices", "预警与督办", "Warnings and escalations"),
+    ("reveal_phone", "查看完整号码", "Show the full number"),
+    (
+        "reveal_phone_note",
+        "仅用于联系反映人。本次查看已记入审计日志；请勿转发或记录。",
+        "Only for calling the reporter back. This look is on the audit trail; do not pass the number on or write it down.",
+    ),
+    ("back", "返回", "Back"),
     ("overdue_only", "只看超时", "Overdue only"),
     ("prev_page", "上一页", "Previous"),
     ("next_page", "下一页", "Next"),

@@ -138,6 +138,24 @@ mod cases {
             .clone();
         assert_eq!(row["reporter_phone_masked"], "139****5678");
         assert!(!q.to_string().contains("13912345678"));
+        // The unit that must call back may see the number, once per request, audited.
+        let r = worker
+            .post(&format!("/demands/{id}/reporter-phone"), json!({}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["reporter_phone"], "13912345678");
+        let r = resident
+            .post(&format!("/demands/{id}/reporter-phone"), json!({}))
+            .await;
+        expect_error(r, 403, "forbidden").await;
+        let admin = Session::new(app, "admin").await;
+        let audit = admin.json("/audit?limit=1000").await.to_string();
+        assert!(audit.contains("reveal_phone"));
+        assert!(
+            !audit.contains("13912345678"),
+            "the trail names the look, not the number"
+        );
 
         let d = worker
             .act(id, json!({"action": "assess", "urgency": "ordinary"}))

@@ -110,6 +110,30 @@ pub enum Verification {
 
 impl Store {
     /// Entries with `seq` greater than `after`, oldest first.
+    /// Records that someone read personal data (PIPL: who saw what, and when) on the
+    /// audit trail. `what` names the record, never the data itself.
+    pub async fn audit_access(
+        &self,
+        actor: &Actor,
+        action: &str,
+        entity: &str,
+        id: &str,
+    ) -> Result<()> {
+        let (actor, action, entity, id) = (
+            actor.clone(),
+            action.to_string(),
+            entity.to_string(),
+            id.to_string(),
+        );
+        self.write(move |tx| {
+            Box::pin(async move {
+                append(tx, &actor, &action, &entity, &id, None::<&()>, None::<&()>).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     pub async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(&format!(
             "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"

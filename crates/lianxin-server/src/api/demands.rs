@@ -387,6 +387,17 @@ pub fn parse_action(
     })
 }
 
+/// A merge may only point at a demand the caller can see: it reveals the target's
+/// number in the merged demand's history.
+pub async fn check_merge_target(state: &AppState, c: &Caller, action: &Action) -> ApiResult<()> {
+    if let Action::Merge { into, .. } = action {
+        visible_demand(state, c, *into)
+            .await
+            .map_err(|_| ApiError::invalid("into", format!("unknown demand {into}")))?;
+    }
+    Ok(())
+}
+
 /// Who takes a step: the caller, acting for the units in their scope.
 pub async fn step_by(state: &AppState, c: &Caller) -> ApiResult<StepBy> {
     c.require(Permission::HandleDemands)?;
@@ -416,6 +427,7 @@ pub async fn act(
         b.reason.as_deref(),
         b.note.as_deref(),
     )?;
+    check_merge_target(&state, &c, &action).await?;
     let d = state.desk.act(id, by, action).await?;
     Ok(Json(json!({ "demand": d })))
 }
@@ -449,6 +461,39 @@ pub async fn rate(
     Ok(Json(json!({ "demand": d })))
 }
 
+/// The reporter's full phone number, for the unit that must call back. Only staff
+/// who may take steps on the demand see it, each look is written to the audit trail,
+/// and the number is never in a list, a log or a URL.
+pub async fn reveal_reporter_phone(
+    state: &AppState,
+    c: &Caller,
+    id: i64,
+) -> ApiResult<Option<String>> {
+    c.require(Permission::HandleDemands)?;
+    visible_demand(state, c, id).await?;
+    let Some(sealed) = state.store.demand_reporter_phone_enc(id).await? else {
+        return Ok(None);
+    };
+    let phone = state.pii.decrypt(&sealed).map_err(|_| {
+        tracing::error!(demand = id, "a reporter's phone number cannot be decrypted");
+        ApiError::internal()
+    })?;
+    state
+        .store
+        .audit_access(&c.actor(), "reveal_phone", "demand", &id.to_string())
+        .await?;
+    Ok(Some(phone))
+}
+
+pub async fn reporter_phone(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let phone = reveal_reporter_phone(&state, &c, id).await?;
+    Ok(Json(json!({ "reporter_phone": phone })))
+}
+
 // ----- public tracking by token -----
 
 /// What the public tracking page may show: no personal data, no internal notes
@@ -464,6 +509,7 @@ pub fn public_view(d: &Demand) -> Value {
         "owner_name": d.owner_name,
         "handler_name": d.handler_name,
         "deadline": d.deadline,
+        "step_at": d.step_at,
         "overdue": d.overdue,
         "answer": d.answer,
         "rating": d.rating,
@@ -1026,6 +1072,25 @@ pub struct CalendarBody {
     toml: String,
 }
 
+/// Checks an uploaded holiday calendar: valid, listing `year` and no other year, so
+/// an upload can never replace another year by accident.
+pub fn check_calendar_upload(year: i32, toml: &str) -> ApiResult<()> {
+    let cal = HolidayCalendar::from_toml(toml)?;
+    if !cal.covers(year) {
+        return Err(ApiError::invalid(
+            "toml",
+            format!("the calendar does not list the year {year}"),
+        ));
+    }
+    if let Some(other) = (2000..=2100).find(|y| *y != year && cal.covers(*y)) {
+        return Err(ApiError::invalid(
+            "toml",
+            format!("upload one year at a time: this calendar also lists {other}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Adds or replaces one year's official holidays.
 pub async fn put_calendar_year(
     State(state): State<AppState>,
@@ -1045,20 +1110,7 @@ pub async fn put_calendar_year(
                 "the year must be between 2000 and 2100",
             )
         })?;
-    let cal = HolidayCalendar::from_toml(&b.toml)?;
-    if !cal.covers(year) {
-        return Err(ApiError::invalid(
-            "toml",
-            format!("the calendar does not list the year {year}"),
-        ));
-    }
-    // One year per upload, so an upload can never replace another year by accident.
-    if let Some(other) = (2000..=2100).find(|y| *y != year && cal.covers(*y)) {
-        return Err(ApiError::invalid(
-            "toml",
-            format!("upload one year at a time: this calendar also lists {other}"),
-        ));
-    }
+    check_calendar_upload(year, &b.toml)?;
     state
         .store
         .set_calendar_year(&c.actor(), i64::from(year), &b.toml)

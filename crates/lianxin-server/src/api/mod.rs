@@ -67,6 +67,10 @@ pub fn routes() -> Router<AppState> {
         .route("/demands/{id}", get(demands::get))
         .route("/demands/{id}/actions", post(demands::act))
         .route("/demands/{id}/rating", post(demands::rate))
+        .route(
+            "/demands/{id}/reporter-phone",
+            post(demands::reporter_phone),
+        )
         .route("/demands/{id}/photos/{photo}", get(demands::photo))
         .route("/track/{token}", get(demands::track))
         .route("/track/{token}/rating", post(demands::track_rate))

@@ -62,6 +62,7 @@ pub fn routes() -> Router<AppState> {
         .route("/demands/{id}", get(work::page))
         .route("/demands/{id}/act", post(work::act))
         .route("/demands/{id}/rating", post(work::rate))
+        .route("/demands/{id}/phone", post(work::phone))
         .route("/demands/{id}/stream", get(work::stream))
         .route("/demands/{id}/photos/{photo}", get(work::photo))
         .route("/dashboard/rates", get(rates::page))

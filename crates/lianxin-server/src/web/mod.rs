@@ -66,6 +66,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("queue.html", include_str!("../../templates/queue.html")),
     ("demand.html", include_str!("../../templates/demand.html")),
+    ("phone.html", include_str!("../../templates/phone.html")),
     ("rates.html", include_str!("../../templates/rates.html")),
     (
         "loop_admin.html",
@@ -176,6 +177,8 @@ impl Frame {
                 registry => role.allows(Permission::ReadRegistry),
                 demands => role.allows(Permission::ReadDemands),
                 manage_loop => role.allows(Permission::ManageLoop),
+                // A gate device is a machine: it raises no demands.
+                submit => role != lianxin_domain::role::Role::GateDevice,
             }
         });
         Frame {

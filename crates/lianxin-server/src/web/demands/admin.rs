@@ -21,7 +21,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Datelike;
-use lianxin_domain::calendar::{local_day, HolidayCalendar};
+use lianxin_domain::calendar::local_day;
 use lianxin_domain::demand::Urgency;
 use lianxin_domain::role::Permission;
 use minijinja::{context, Value};
@@ -290,13 +290,7 @@ pub async fn set_calendar(State(state): State<AppState>, req: Request) -> Respon
     };
     let toml = field(&form, "toml").replace("\r\n", "\n");
     let result = async {
-        let cal = HolidayCalendar::from_toml(&toml)?;
-        if !cal.covers(year) {
-            return Err(ApiError::invalid(
-                "toml",
-                format!("the calendar does not list the year {year}"),
-            ));
-        }
+        crate::api::demands::check_calendar_upload(year, &toml)?;
         state
             .store
             .set_calendar_year(&caller.actor(), i64::from(year), &toml)

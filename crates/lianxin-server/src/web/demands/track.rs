@@ -273,9 +273,15 @@ pub async fn mine(State(state): State<AppState>, headers: HeaderMap) -> Response
             }
         })
         .collect();
+    // The reporter's own notices: answers to rate, reminders.
+    let notices = match super::work::notice_values(&state, lang, Some(&[]), caller.account.id).await
+    {
+        Ok(n) => n,
+        Err(e) => return failed(&state, &frame, e),
+    };
     frame.render(
         &state,
         "my_demands.html",
-        context! { demands, clock_cfg => clock_config(&state, lang) },
+        context! { demands, notices, clock_cfg => clock_config(&state, lang) },
     )
 }

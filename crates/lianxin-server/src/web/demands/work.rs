@@ -14,8 +14,8 @@ use super::{
     status_options, steps, tr, urgency_label, urgency_options, Problem,
 };
 use crate::api::demands::{
-    caller_units, demand_stream, parse_action, photo_response, public_note, queue_query, step_by,
-    visible_demand,
+    caller_units, check_merge_target, demand_stream, parse_action, photo_response, public_note,
+    queue_query, step_by, visible_demand,
 };
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
@@ -52,6 +52,32 @@ fn notice_label(lang: Lang, kind: &str) -> String {
     } else {
         text
     }
+}
+
+/// The latest notices for these units (`None`: every unit's) and this account, as the
+/// queue and "my demands" pages list them.
+pub(super) async fn notice_values(
+    state: &AppState,
+    lang: Lang,
+    units: Option<&[i64]>,
+    account_id: i64,
+) -> Result<Vec<Value>, ApiError> {
+    Ok(state
+        .store
+        .notices(units, Some(account_id), 10)
+        .await?
+        .into_iter()
+        .map(|n| {
+            context! {
+                kind => n.kind.clone(),
+                label => notice_label(lang, &n.kind),
+                demand_id => n.demand_id,
+                title => n.demand_title,
+                at => local_time(n.at),
+                urgent => matches!(n.kind.as_str(), "overdue" | "escalated" | "reopened"),
+            }
+        })
+        .collect())
 }
 
 /// A queue row: what a worker needs to decide what to do next.
@@ -143,25 +169,9 @@ pub async fn queue(
         Ok(u) => u,
         Err(e) => return failed(&state, &frame, e),
     };
-    let notices: Vec<Value> = match state
-        .store
-        .notices(units.as_deref(), Some(caller.account.id), 10)
-        .await
-    {
-        Ok(n) => n
-            .into_iter()
-            .map(|n| {
-                context! {
-                    kind => n.kind.clone(),
-                    label => notice_label(lang, &n.kind),
-                    demand_id => n.demand_id,
-                    title => n.demand_title,
-                    at => local_time(n.at),
-                    urgent => matches!(n.kind.as_str(), "overdue" | "escalated" | "reopened"),
-                }
-            })
-            .collect(),
-        Err(e) => return failed(&state, &frame, e.into()),
+    let notices = match notice_values(&state, lang, units.as_deref(), caller.account.id).await {
+        Ok(n) => n,
+        Err(e) => return failed(&state, &frame, e),
     };
     let now = state.desk.now();
     let demands: Vec<Value> = list
@@ -416,6 +426,7 @@ async fn render(
                 urgencies => urgency_options(lang),
                 ratings => Rating::ALL.iter().map(|r| context! { code => r.as_str(), name => rating_label(lang, *r) }).collect::<Vec<_>>(),
                 staff,
+                can_call => c.role().allows(Permission::HandleDemands),
                 can_rate => reporter && d.status == Status::Answered,
                 done => done.map(|a| tr(lang, &format!("act_{a}"))),
                 problem => problem.as_ref().map(problem_value),
@@ -457,6 +468,41 @@ pub async fn page(
         .as_deref()
         .filter(|a| crate::desk::Action::NAMES.contains(a) || *a == "rate");
     render(&state, &frame, &caller, &d, done, None, &[]).await
+}
+
+/// The reporter's full phone number, shown once on its own page (and audited).
+pub async fn phone(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let headers = req.headers().clone();
+    let caller = match page_caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let frame = Frame::new(&state, &headers, &format!("/demands/{id}"), Some(&caller));
+    let Some(id) = parse_id(&id) else {
+        return page_error(&state, &frame, StatusCode::NOT_FOUND);
+    };
+    let Some(form) = small_form(req).await else {
+        return page_error(&state, &frame, StatusCode::BAD_REQUEST);
+    };
+    if !auth::same(field(&form, "csrf"), &frame.csrf) || frame.csrf.is_empty() {
+        return page_error(&state, &frame, StatusCode::FORBIDDEN);
+    }
+    match crate::api::demands::reveal_reporter_phone(&state, &caller, id).await {
+        Ok(phone) => {
+            let mut r = frame.render(&state, "phone.html", context! { id, phone });
+            // Never cached: the number is shown to this person, this once.
+            r.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            r
+        }
+        Err(e) => failed(&state, &frame, e),
+    }
 }
 
 /// One step of the loop, from one of the page's forms.
@@ -519,6 +565,9 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, req: Req
             opt(&form, "note"),
         )
         .map_err(|e| from_api(lang, e).unwrap_or_else(|e| server_problem(lang, e)))?;
+        check_merge_target(&state, &caller, &action)
+            .await
+            .map_err(|e| from_api(lang, e).unwrap_or_else(|e| server_problem(lang, e)))?;
         state
             .desk
             .act(id, by, action)
