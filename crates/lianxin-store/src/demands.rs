@@ -420,32 +420,6 @@ fn category_from_row(row: &AnyRow) -> Result<Category> {
     })
 }
 
-/// Adds `sign` × a demand's contribution to its rate cell.
-#[allow(clippy::too_many_arguments)]
-async fn add_to_cell(
-    conn: &mut AnyConnection,
-    unit_id: i64,
-    place_id: i64,
-    place_path: &str,
-    region: &str,
-    received_at: DateTime<Utc>,
-    bits: u16,
-    sign: i64,
-) -> Result<()> {
-    let day = lianxin_domain::calendar::local_day(received_at).to_string();
-    let v = RateCounts::from_bits(bits)
-        .fields()
-        .map(|f| f as i64 * sign);
-    add_to_cells(
-        conn,
-        &[(
-            (day, unit_id, place_id),
-            (place_path.to_string(), region.to_string(), v),
-        )],
-    )
-    .await
-}
-
 async fn insert_event(
     conn: &mut AnyConnection,
     demand_id: i64,
@@ -1117,18 +1091,51 @@ impl Store {
         } else {
             ""
         };
-        let sql = format!(
-            "SELECT {key} AS k, {name} AS n, {sums} FROM rate_cells r {join} \
-             WHERE r.day >= $1 AND r.day <= $2{place_filter}{unit_filter} {group_by} ORDER BY 1"
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(from.to_string())
-            .bind(to.to_string());
-        if let Some(path) = place_path {
-            query = query.bind(format!("{path}%"));
+        // A period reads whole months from the month cells and only its edge days from
+        // the day cells; a chart by day reads days.
+        let segments = if group == RateGroup::Day {
+            vec![("d", from.to_string(), to.to_string())]
+        } else {
+            cell_periods(from, to)
+        };
+        let mut merged: std::collections::BTreeMap<String, RateRow> = Default::default();
+        for (grain, first, last) in segments {
+            let sql = format!(
+                "SELECT {key} AS k, {name} AS n, {sums} FROM rate_cells r {join} \
+                 WHERE r.grain = '{grain}' AND r.day >= $1 AND r.day <= $2{place_filter}{unit_filter} \
+                 {group_by}"
+            );
+            let mut query = sqlx::query(&sql).bind(first).bind(last);
+            if let Some(path) = place_path {
+                query = query.bind(format!("{path}%"));
+            }
+            for row in query.fetch_all(&self.reader).await? {
+                let row = rate_row(&row)?;
+                // SUM over no cells gives one all-zero row for the total; skip those.
+                if group == RateGroup::Total && row.counts == RateCounts::default() {
+                    continue;
+                }
+                match merged.get_mut(&row.key) {
+                    Some(have) => have.counts.merge(&row.counts),
+                    None => {
+                        merged.insert(row.key.clone(), row);
+                    }
+                }
+            }
         }
-        let rows = query.fetch_all(&self.reader).await?;
-        rows.iter().map(rate_row).collect()
+        let mut rows: Vec<RateRow> = merged.into_values().collect();
+        if group != RateGroup::Day {
+            // Ids sort as numbers, not as text.
+            rows.sort_by_key(|r| r.key.parse::<i64>().unwrap_or(i64::MIN));
+        }
+        if group == RateGroup::Total && rows.is_empty() {
+            rows.push(RateRow {
+                key: String::new(),
+                name: String::new(),
+                counts: RateCounts::default(),
+            });
+        }
+        Ok(rows)
     }
 
     /// The same totals as [`Store::rate_counts`] with [`RateGroup::Total`], computed the
@@ -1285,6 +1292,62 @@ impl Store {
             })
         })
         .await
+    }
+}
+
+/// The cells that cover the days `from..=to`: the whole months inside it at the month
+/// grain, the days before and after them at the day grain. (grain, first, last).
+fn cell_periods(
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Vec<(&'static str, String, String)> {
+    use chrono::Datelike;
+    let month_start = |d: chrono::NaiveDate| d.with_day(1).expect("day 1 exists");
+    let next_month = |d: chrono::NaiveDate| {
+        let start = month_start(d);
+        if start.month() == 12 {
+            start
+                .with_year(start.year() + 1)
+                .and_then(|d| d.with_month(1))
+        } else {
+            start.with_month(start.month() + 1)
+        }
+    };
+    let first_full = if from.day() == 1 {
+        Some(from)
+    } else {
+        next_month(from)
+    };
+    // The last day of a whole month inside the period.
+    let last_full = next_month(to)
+        .and_then(|n| n.pred_opt())
+        .filter(|end| *end == to)
+        .or_else(|| month_start(to).pred_opt());
+    match (first_full, last_full) {
+        (Some(a), Some(b)) if a <= b => {
+            let mut out = Vec::new();
+            if from < a {
+                out.push((
+                    "d",
+                    from.to_string(),
+                    (a - chrono::Duration::days(1)).to_string(),
+                ));
+            }
+            out.push((
+                "m",
+                a.format("%Y-%m").to_string(),
+                b.format("%Y-%m").to_string(),
+            ));
+            if b < to {
+                out.push((
+                    "d",
+                    (b + chrono::Duration::days(1)).to_string(),
+                    to.to_string(),
+                ));
+            }
+            out
+        }
+        _ => vec![("d", from.to_string(), to.to_string())],
     }
 }
 
@@ -1478,41 +1541,86 @@ async fn insert_demands(tx: &mut AnyConnection, demands: &[NewDemand]) -> Result
         q.execute(&mut *tx).await?;
     }
     // The rate contributions, added up per cell first: many new demands share one.
-    let mut cells: std::collections::BTreeMap<(String, i64, i64), (String, String, [i64; 10])> =
-        std::collections::BTreeMap::new();
+    let mut cells = CellDeltas::default();
     for d in demands {
-        let day = lianxin_domain::calendar::local_day(d.received_at).to_string();
-        let entry = cells
-            .entry((day, d.owner_id, d.place_id))
-            .or_insert_with(|| (d.place_path.clone(), d.region.clone(), [0; 10]));
-        for (sum, v) in entry
-            .2
-            .iter_mut()
-            .zip(RateCounts::from_bits(d.counted_bits).fields())
-        {
-            *sum += v as i64;
-        }
+        cells.add(
+            d.owner_id,
+            d.place_id,
+            &d.place_path,
+            &d.region,
+            d.received_at,
+            d.counted_bits,
+            1,
+        );
     }
-    let cells: Vec<_> = cells.into_iter().collect();
-    for chunk in cells.chunks(ROWS_PER_STATEMENT) {
-        add_to_cells(tx, chunk).await?;
-    }
+    cells.write(tx).await?;
     Ok(ids)
 }
 
-/// One rate-cell change: (day, unit, place) → (place path, region, the ten deltas).
-type CellDelta = ((String, i64, i64), (String, String, [i64; 10]));
+/// A rate cell: grain ("d" or "m"), period, unit, place.
+type CellKey = (&'static str, String, i64, i64);
+/// What changes in a cell: its place path and region, and the ten counter deltas.
+type CellChange = (String, String, [i64; 10]);
+type CellDelta = (CellKey, CellChange);
+
+/// Rate-cell changes summed per cell, at both grains, ready to write.
+#[derive(Default)]
+struct CellDeltas(std::collections::BTreeMap<CellKey, CellChange>);
+
+impl CellDeltas {
+    /// Adds `sign` × a demand's contribution (`bits`) to its day and month cells.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        unit_id: i64,
+        place_id: i64,
+        place_path: &str,
+        region: &str,
+        received_at: DateTime<Utc>,
+        bits: u16,
+        sign: i64,
+    ) {
+        let day = lianxin_domain::calendar::local_day(received_at);
+        let v = RateCounts::from_bits(bits)
+            .fields()
+            .map(|f| f as i64 * sign);
+        for (grain, period) in [
+            ("d", day.to_string()),
+            ("m", day.format("%Y-%m").to_string()),
+        ] {
+            let entry = self
+                .0
+                .entry((grain, period, unit_id, place_id))
+                .or_insert_with(|| (place_path.to_string(), region.to_string(), [0; 10]));
+            for (sum, x) in entry.2.iter_mut().zip(v) {
+                *sum += x;
+            }
+        }
+    }
+
+    async fn write(self, tx: &mut AnyConnection) -> Result<()> {
+        let cells: Vec<CellDelta> = self
+            .0
+            .into_iter()
+            .filter(|(_, (_, _, v))| v.iter().any(|x| *x != 0))
+            .collect();
+        for chunk in cells.chunks(ROWS_PER_STATEMENT) {
+            add_to_cells(tx, chunk).await?;
+        }
+        Ok(())
+    }
+}
 
 /// Adds deltas to rate cells (distinct keys) in one statement.
 async fn add_to_cells(tx: &mut AnyConnection, cells: &[CellDelta]) -> Result<()> {
-    const WIDTH: usize = 15;
+    const WIDTH: usize = 16;
     let rows: Vec<String> = (0..cells.len())
         .map(|r| row_placeholders(r * WIDTH + 1, WIDTH, false))
         .collect();
     let sql = format!(
-        "INSERT INTO rate_cells (day, unit_id, place_id, place_path, region, received, rejected, merged, \
+        "INSERT INTO rate_cells (grain, day, unit_id, place_id, place_path, region, received, rejected, merged, \
          response_due, responded_in_time, resolution_due, resolved, rated, satisfied, strictly_satisfied) \
-         VALUES {} ON CONFLICT (day, unit_id, place_id) DO UPDATE SET \
+         VALUES {} ON CONFLICT (grain, day, unit_id, place_id) DO UPDATE SET \
          received = rate_cells.received + excluded.received, \
          rejected = rate_cells.rejected + excluded.rejected, \
          merged = rate_cells.merged + excluded.merged, \
@@ -1526,8 +1634,9 @@ async fn add_to_cells(tx: &mut AnyConnection, cells: &[CellDelta]) -> Result<()>
         rows.join(", ")
     );
     let mut q = sqlx::query(&sql);
-    for ((day, unit, place), (path, region, v)) in cells {
+    for ((grain, day, unit, place), (path, region, v)) in cells {
         q = q
+            .bind(*grain)
             .bind(day.clone())
             .bind(*unit)
             .bind(*place)
@@ -1617,28 +1726,83 @@ async fn apply_step(tx: &mut AnyConnection, before: &Demand, step: &Step) -> Res
         .await?;
     }
     if (before.counted_unit, before.counted_bits) != (n.counted_unit, n.counted_bits) {
-        add_to_cell(
-            tx,
-            before.counted_unit,
-            before.place_id,
-            &before.place_path,
-            &before.region,
-            before.received_at,
-            before.counted_bits,
-            -1,
-        )
-        .await?;
-        add_to_cell(
-            tx,
-            n.counted_unit,
-            before.place_id,
-            &before.place_path,
-            &before.region,
-            before.received_at,
-            n.counted_bits,
-            1,
-        )
-        .await?;
+        let mut cells = CellDeltas::default();
+        for (unit, bits, sign) in [
+            (before.counted_unit, before.counted_bits, -1),
+            (n.counted_unit, n.counted_bits, 1),
+        ] {
+            cells.add(
+                unit,
+                before.place_id,
+                &before.place_path,
+                &before.region,
+                before.received_at,
+                bits,
+                sign,
+            );
+        }
+        cells.write(tx).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell_periods;
+    use chrono::NaiveDate;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn days_of(periods: &[(&str, String, String)]) -> Vec<NaiveDate> {
+        let mut out = Vec::new();
+        for (grain, first, last) in periods {
+            let (a, b) = if *grain == "m" {
+                let a = d(&format!("{first}-01"));
+                let next = d(&format!("{last}-01")) + chrono::Months::new(1);
+                (a, next.pred_opt().unwrap())
+            } else {
+                (d(first), d(last))
+            };
+            let mut x = a;
+            while x <= b {
+                out.push(x);
+                x = x.succ_opt().unwrap();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn periods_cover_every_day_once() {
+        let cases = [
+            ("2026-11-05", "2026-11-28"),
+            ("2026-01-01", "2026-12-31"),
+            ("2025-12-15", "2026-02-10"),
+            ("2026-02-01", "2026-02-28"),
+            ("2026-02-01", "2026-02-27"),
+            ("2025-11-30", "2026-01-01"),
+            ("2026-03-31", "2026-03-31"),
+        ];
+        for (from, to) in cases {
+            let p = cell_periods(d(from), d(to));
+            let got = days_of(&p);
+            let mut want = Vec::new();
+            let mut x = d(from);
+            while x <= d(to) {
+                want.push(x);
+                x = x.succ_opt().unwrap();
+            }
+            assert_eq!(got, want, "{from}..{to}: {p:?}");
+        }
+        assert_eq!(
+            cell_periods(d("2025-12-15"), d("2026-02-10")),
+            [
+                ("d", "2025-12-15".into(), "2025-12-31".into()),
+                ("m", "2026-01".into(), "2026-01".into()),
+                ("d", "2026-02-01".into(), "2026-02-10".into()),
+            ]
+        );
+    }
 }

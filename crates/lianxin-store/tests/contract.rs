@@ -41,6 +41,7 @@ mod run {
         demand_steps_refuse_a_stale_version,
         idempotency_claims,
         routing_rules_and_time_limits,
+        rates_over_months_agree_with_a_scan,
     );
 }
 
@@ -1222,4 +1223,65 @@ async fn routing_rules_and_time_limits(store: &Store, _: Engine) {
     ));
     let cats = store.categories(true).await.unwrap();
     assert_eq!(cats[0].attributes, serde_json::json!([{"code": "x"}]));
+}
+
+async fn rates_over_months_agree_with_a_scan(store: &Store, _: Engine) {
+    use lianxin_domain::rates::RateCounts;
+    use lianxin_store::demands::RateGroup;
+    let (ky, street, place) = seed_loop(store).await;
+    let now = chrono::Utc::now();
+    // Demands received over the last 100 days, for two units: whole months and edge days.
+    let mut demands = Vec::new();
+    for k in 0..100i64 {
+        let mut d = new_demand(
+            if k % 3 == 0 { street } else { ky },
+            &place,
+            &format!("tok-m{k}"),
+            vec![],
+        );
+        d.received_at = now - chrono::Duration::days(k) - chrono::Duration::hours(k % 7);
+        demands.push(d);
+    }
+    assert_eq!(store.import_demands(&demands).await.unwrap(), 100);
+    let today = lianxin_domain::calendar::local_day(now);
+    for (from, to) in [
+        (today - chrono::Duration::days(99), today),
+        (
+            today - chrono::Duration::days(40),
+            today - chrono::Duration::days(3),
+        ),
+        (
+            today - chrono::Duration::days(65),
+            today - chrono::Duration::days(31),
+        ),
+        (today, today),
+    ] {
+        let scan = store
+            .rate_counts_by_scan(from, to, None, now)
+            .await
+            .unwrap();
+        let total = store
+            .rate_counts(from, to, None, None, RateGroup::Total)
+            .await
+            .unwrap();
+        assert_eq!(total.len(), 1);
+        assert_eq!(total[0].counts, scan, "{from}..{to}");
+        let mut by_unit = RateCounts::default();
+        for row in store
+            .rate_counts(from, to, None, None, RateGroup::Unit)
+            .await
+            .unwrap()
+        {
+            by_unit.merge(&row.counts);
+        }
+        assert_eq!(by_unit, scan, "{from}..{to} by unit");
+        let by_day = store
+            .rate_counts(from, to, Some(&place.path), None, RateGroup::Day)
+            .await
+            .unwrap();
+        assert_eq!(
+            by_day.iter().map(|r| r.counts.received).sum::<u64>(),
+            scan.received
+        );
+    }
 }

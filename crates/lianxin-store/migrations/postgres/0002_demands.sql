@@ -146,11 +146,13 @@ CREATE TABLE demand_notices (
 CREATE INDEX demand_notices_unit ON demand_notices(unit_id, id);
 CREATE INDEX demand_notices_account ON demand_notices(account_id, id);
 
--- The three rates, pre-summed per receipt day × accountable unit × place (day first:
--- the dashboard reads a range of days)
--- (lianxin_domain::rates::RateCounts). Each demand remembers what it added
--- (demands.counted_unit, counted_bits) so a change takes back exactly that.
+-- The three rates (lianxin_domain::rates::RateCounts), pre-summed per receipt period
+-- × accountable unit × place, at two grains: 'd' (day = '2026-11-28') and 'm' (day =
+-- '2026-11', the month), so a long period reads whole months and only its edge days.
+-- Each demand remembers what it added (demands.counted_unit, counted_bits) so a change
+-- takes back exactly that, from both grains.
 CREATE TABLE rate_cells (
+    grain TEXT NOT NULL,
     day TEXT NOT NULL,
     unit_id BIGINT NOT NULL,
     place_id BIGINT NOT NULL,
@@ -166,9 +168,9 @@ CREATE TABLE rate_cells (
     rated BIGINT NOT NULL,
     satisfied BIGINT NOT NULL,
     strictly_satisfied BIGINT NOT NULL,
-    PRIMARY KEY (day, unit_id, place_id)
+    PRIMARY KEY (grain, day, unit_id, place_id)
 );
-CREATE INDEX rate_cells_place ON rate_cells(place_path text_pattern_ops, day);
+CREATE INDEX rate_cells_place ON rate_cells(place_path text_pattern_ops, grain, day);
 
 -- Idempotency-Key claims: a retry gets the first response back.
 CREATE TABLE idempotency_keys (

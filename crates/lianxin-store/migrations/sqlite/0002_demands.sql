@@ -143,11 +143,13 @@ CREATE TABLE demand_notices (
 CREATE INDEX demand_notices_unit ON demand_notices(unit_id, id);
 CREATE INDEX demand_notices_account ON demand_notices(account_id, id);
 
--- The three rates, pre-summed per receipt day × accountable unit × place (day first:
--- the dashboard reads a range of days)
--- (lianxin_domain::rates::RateCounts). Each demand remembers what it added
--- (demands.counted_unit, counted_bits) so a change takes back exactly that.
+-- The three rates (lianxin_domain::rates::RateCounts), pre-summed per receipt period
+-- × accountable unit × place, at two grains: 'd' (day = '2026-11-28') and 'm' (day =
+-- '2026-11', the month), so a long period reads whole months and only its edge days.
+-- Each demand remembers what it added (demands.counted_unit, counted_bits) so a change
+-- takes back exactly that, from both grains.
 CREATE TABLE rate_cells (
+    grain TEXT NOT NULL,
     day TEXT NOT NULL,
     unit_id INTEGER NOT NULL,
     place_id INTEGER NOT NULL,
@@ -163,9 +165,9 @@ CREATE TABLE rate_cells (
     rated INTEGER NOT NULL,
     satisfied INTEGER NOT NULL,
     strictly_satisfied INTEGER NOT NULL,
-    PRIMARY KEY (day, unit_id, place_id)
+    PRIMARY KEY (grain, day, unit_id, place_id)
 ) WITHOUT ROWID;
-CREATE INDEX rate_cells_place ON rate_cells(place_path, day);
+CREATE INDEX rate_cells_place ON rate_cells(place_path, grain, day);
 
 -- Idempotency-Key claims: a retry gets the first response back.
 CREATE TABLE idempotency_keys (
