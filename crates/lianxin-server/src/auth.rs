@@ -17,7 +17,7 @@ use argon2::Argon2;
 use axum::http::{header, HeaderMap};
 use lianxin_domain::pii::{random_token, PiiKey};
 use lianxin_domain::role::{Permission, Role};
-use lianxin_store::accounts::{Account, ApiToken};
+use lianxin_store::accounts::Account;
 use lianxin_store::audit::Actor;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -172,7 +172,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Cal
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(ApiError::unauthenticated)?;
         let hash = PiiKey::token_hash(token.trim());
-        return match state.tokens.lookup(&state.store, &hash).await? {
+        return match state.store.api_token_account(&hash).await? {
             Some((t, account)) => Ok(Some(Caller {
                 account,
                 credential: Credential::Token {
@@ -193,54 +193,6 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Cal
         }
     }
     Ok(None)
-}
-
-/// A short-lived memory of API token lookups.
-///
-/// Integrations send a token with every request; looking it up is a database read
-/// each time, on the hottest paths (demand intake). A found token is remembered for
-/// [`TokenCache::TTL`]. Revoking a token through this process forgets it at once;
-/// a revocation or a disabled account elsewhere (the CLI, another server process)
-/// takes effect within the TTL. Tokens that are not found are never remembered.
-#[derive(Default)]
-pub struct TokenCache {
-    found: std::sync::Mutex<HashMap<String, (Instant, ApiToken, Account)>>,
-}
-
-impl TokenCache {
-    pub const TTL: Duration = Duration::from_secs(5);
-    const MAX_ENTRIES: usize = 10_000;
-
-    pub async fn lookup(
-        &self,
-        store: &lianxin_store::Store,
-        hash: &str,
-    ) -> Result<Option<(ApiToken, Account)>, lianxin_store::StoreError> {
-        if let Some((at, t, a)) = self.found.lock().expect("token cache").get(hash) {
-            if at.elapsed() < Self::TTL {
-                return Ok(Some((t.clone(), a.clone())));
-            }
-        }
-        let found = store.api_token_account(hash).await?;
-        let mut cache = self.found.lock().expect("token cache");
-        match &found {
-            Some((t, a)) => {
-                if cache.len() >= Self::MAX_ENTRIES {
-                    cache.clear();
-                }
-                cache.insert(hash.to_string(), (Instant::now(), t.clone(), a.clone()));
-            }
-            None => {
-                cache.remove(hash);
-            }
-        }
-        Ok(found)
-    }
-
-    /// Forgets every remembered token (after a revocation or an account change).
-    pub fn forget_all(&self) {
-        self.found.lock().expect("token cache").clear();
-    }
 }
 
 /// Starts a session: returns the cookie token to send to the browser.

@@ -296,6 +296,7 @@ const TEXT: &[(&str, &str, &str)] = &[
     ("err_required", "请填写{}。", "Please fill in: {}."),
     ("err_too_long", "{}太长了。", "{} is too long."),
     ("err_place", "地点无效：请从列表中选择社区（嘎查村），或填写正确的地点代码。", "Unknown place: choose a community or village from the list, or give a valid place code."),
+    ("err_unroutable", "该地点暂无受理单位，诉求未保存。请拨打当地热线，或请管理员在“闭环配置”中补充受理规则。", "No unit takes requests for this place yet, so nothing was saved. Call the local hotline, or ask an administrator to add a routing rule."),
     ("err_phone", "手机号格式不正确。", "That mobile number is not valid."),
     ("err_category", "请选择类别。", "Please choose a category."),
     ("err_kind", "请选择诉求类型。", "Please choose the kind of request."),

@@ -61,8 +61,6 @@ pub struct AppState {
     pub pii: PiiKey,
     pub settings: Arc<Settings>,
     pub limiter: Arc<auth::LoginLimiter>,
-    /// API tokens looked up recently.
-    pub tokens: Arc<auth::TokenCache>,
     pub metrics: Arc<metrics::Metrics>,
     pub pages: Arc<web::Pages>,
     /// The demand loop (shared with the scheduler).
@@ -84,7 +82,6 @@ impl AppState {
             pii,
             settings: Arc::new(settings),
             limiter: Arc::default(),
-            tokens: Arc::default(),
             metrics: Arc::default(),
             pages: Arc::new(web::Pages::new()),
         })

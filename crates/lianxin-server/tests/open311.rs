@@ -723,10 +723,6 @@ mod cases {
             .set_disabled(&actor, account.id, true)
             .await
             .unwrap();
-        // Disabled outside this server (as `lianxin admin disable-user` does), the
-        // account's remembered token lasts at most TokenCache::TTL; forgetting it
-        // stands for that time passing.
-        app.state.tokens.forget_all();
         expect_fail(app.post("requests.json", &form(Some(&app.key))).await, 403).await;
         assert_eq!(
             app.demand_count().await,

@@ -195,8 +195,6 @@ async fn revoke_token(
 ) -> ApiResult<Json<Value>> {
     c.require(Permission::ManageAccounts)?;
     let revoked = state.store.revoke_api_token(&c.actor(), id).await?;
-    // A revoked token stops working at once in this process.
-    state.tokens.forget_all();
     Ok(Json(json!({ "api_token": revoked })))
 }
 

@@ -261,8 +261,8 @@ async fn authorize(state: &AppState, key: Option<&str>) -> Result<(ApiToken, Acc
     let key = key.ok_or_else(|| Fail::forbidden("api_key is required to submit a request"))?;
     let found = if key.len() <= 200 {
         state
-            .tokens
-            .lookup(&state.store, &PiiKey::token_hash(key))
+            .store
+            .api_token_account(&PiiKey::token_hash(key))
             .await?
     } else {
         None

@@ -422,6 +422,7 @@ fn explain(lang: Lang, status: StatusCode, code: &str, field: &str, detail: &str
         ("too_many_photos", _) => t("err_too_many_photos"),
         ("required", _) => t("err_required").replace("{}", &label),
         ("too_long", _) => t("err_too_long").replace("{}", &label),
+        ("unroutable", _) => t("err_unroutable"),
         (_, "place" | "lat") => t("err_place"),
         (_, "phone" | "reporter_phone") => t("err_phone"),
         (_, "category") => t("err_category"),
