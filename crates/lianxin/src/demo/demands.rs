@@ -241,7 +241,9 @@ async fn load_demands(state: &AppState, demands: &[LoopDemand]) -> Result<()> {
             })
             .await?;
         }
-        if reach >= 2 {
+        // A one-tap repair arrives already dispatched to the property company.
+        let dispatched = submitted.status == lianxin_domain::demand::Status::Assigned;
+        if reach >= 2 && !dispatched {
             step(2);
             act(Action::Assess {
                 urgency: None,
@@ -251,7 +253,7 @@ async fn load_demands(state: &AppState, demands: &[LoopDemand]) -> Result<()> {
             })
             .await?;
         }
-        if reach >= 3 {
+        if reach >= 3 && !dispatched {
             step(1);
             act(Action::Assign {
                 unit: handler,
