@@ -16,10 +16,13 @@
 //! - [`routing`]: which unit answers a demand, and the escalation chain above it.
 //! - [`rates`]: the three rates of the demand loop (响应率, 解决率, 满意率).
 //! - [`audit`]: the hash chain that makes the audit trail tamper-evident.
+//! - [`contact`]: officials' contact points (priority, successors), visits, household
+//!   coverage, organisation tiers.
 //! - [`calendar`]: the Asia/Shanghai working-day calendar and demand time limits.
 
 pub mod audit;
 pub mod calendar;
+pub mod contact;
 pub mod demand;
 pub mod draft;
 pub mod error;

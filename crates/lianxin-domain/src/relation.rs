@@ -90,6 +90,12 @@ impl Validity {
         self.from <= day && self.to.is_none_or(|to| day < to)
     }
 
+    /// Whether two ranges share at least one day.
+    pub fn overlaps(&self, other: &Validity) -> bool {
+        let ends_after = |v: &Validity, day: NaiveDate| v.to.is_none_or(|to| day < to);
+        ends_after(self, other.from) && ends_after(other, self.from)
+    }
+
     /// Ends an open range on `day`; refuses to end before it began or to end twice.
     pub fn end_on(&self, day: NaiveDate) -> Result<Validity, ValidationError> {
         if self.to.is_some() {
