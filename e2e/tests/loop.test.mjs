@@ -464,3 +464,30 @@ test('a step the demand has moved past is refused with a clear message', { timeo
     await worker.context.close();
   }
 });
+
+test('the handling worker may reveal a reporter\'s number, which is shown nowhere else', { timeout: 90_000 }, async () => {
+  const context = await newContext(browser);
+  const worker = await loggedInPage(browser, 'ky.worker');
+  try {
+    const page = await context.newPage();
+    await page.goto(url('/submit'));
+    await page.locator('form#submit-form input[name=reporter_phone]').fill('13912345678');
+    const resp = await submitDemand(page, { description: unique('楼下路灯不亮') });
+    assert.equal(resp.status(), 303);
+    await page.waitForLoadState('load');
+    const id = await demandId(page);
+    assert.ok(!(await page.content()).includes('13912345678'), 'the tracking page never shows the number');
+
+    await worker.page.goto(url(`/demands/${id}`));
+    assert.ok((await worker.page.locator('#reporter-phone').innerText()).startsWith('139****5678'));
+    assert.ok(!(await worker.page.content()).includes('13912345678'), 'the demand page shows it masked');
+    await Promise.all([
+      worker.page.waitForURL((u) => u.pathname === `/demands/${id}/phone`),
+      worker.page.locator('#reveal-phone').click(),
+    ]);
+    assert.equal((await worker.page.locator('#full-phone').innerText()).trim(), '13912345678');
+  } finally {
+    await worker.context.close();
+    await context.close();
+  }
+});
