@@ -491,3 +491,23 @@ test('the handling worker may reveal a reporter\'s number, which is shown nowher
     await context.close();
   }
 });
+
+test('searching for a place keeps what is typed in the form', { timeout: 60_000 }, async () => {
+  const context = await newContext(browser);
+  try {
+    const page = await context.newPage();
+    await page.goto(url('/submit'));
+    const text = unique('小区门口积水');
+    await page.locator('form#submit-form textarea[name=description]').fill(text);
+    await page.locator('#place_q').fill('花园');
+    await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).searchParams.get('place_q') === '花园'),
+      page.locator('form#place-search button[type=submit]').click(),
+    ]);
+    await page.waitForFunction(() => document.querySelector('select#place option[value="150207.SHAHE.HY"]') !== null);
+    assert.equal(await page.locator('form#submit-form textarea[name=description]').inputValue(), text);
+    assert.equal(new URL(page.url()).pathname, '/submit', 'the page was not reloaded away');
+  } finally {
+    await context.close();
+  }
+});
