@@ -139,6 +139,14 @@ impl Urgency {
         }
     }
 
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Urgency::Emergency => "紧急",
+            Urgency::Ordinary => "一般",
+            Urgency::Complex => "复杂",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         Urgency::ALL
             .into_iter()

@@ -13,7 +13,6 @@
 //! Routing rules, time limits and holiday calendars are read once and cached here;
 //! the admin handlers call [`DemandDesk::reload`] after changing them.
 
-use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Duration, Utc};
 use lianxin_domain::calendar::{warning_at, HolidayCalendar, TimeLimit};
 use lianxin_domain::demand::{
@@ -1125,7 +1124,7 @@ fn decide_step(
             let dl = keep_or(deadline, next.handling_deadline);
             let mut n = note_text(note)?.unwrap_or_default();
             if next.urgency != d.urgency {
-                n = format!("{} {n}", urgency_label(next.urgency))
+                n = format!("{} {n}", next.urgency.label_zh())
                     .trim()
                     .to_string();
             }
@@ -1256,38 +1255,4 @@ fn decide_step(
         }),
         notices,
     })
-}
-
-pub fn urgency_label(u: Urgency) -> &'static str {
-    match u {
-        Urgency::Emergency => "紧急",
-        Urgency::Ordinary => "一般",
-        Urgency::Complex => "复杂",
-    }
-}
-
-/// Turns a desk error into the API's error.
-pub fn api_error(e: StoreError) -> ApiError {
-    e.into()
-}
-
-/// Parses an optional RFC 3339 instant from a form or JSON field.
-pub fn parse_instant(field: &str, raw: Option<&str>) -> ApiResult<Option<DateTime<Utc>>> {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .or_else(|_| {
-                // A datetime-local form field: Shanghai wall time without a zone.
-                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").map(|t| {
-                    Some(
-                        t.and_local_timezone(lianxin_domain::calendar::SHANGHAI)
-                            .single()
-                            .expect("fixed offset")
-                            .with_timezone(&Utc),
-                    )
-                })
-            })
-            .map_err(|_| ApiError::invalid(field, format!("{field} must be an RFC 3339 time"))),
-    }
 }

@@ -5,7 +5,7 @@
 
 use super::{parse_i64, parse_limit};
 use crate::auth::{Caller, Credential};
-use crate::desk::{parse_instant, Action, Intake, StepBy, Submitter};
+use crate::desk::{Action, Intake, StepBy, Submitter};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiCaller, Id, JsonBody, QueryParams};
 use crate::AppState;
@@ -317,6 +317,30 @@ pub struct ActionBody {
     reason: Option<String>,
     #[serde(default)]
     note: Option<String>,
+}
+
+/// Parses an optional RFC 3339 instant from a form or JSON field.
+pub fn parse_instant(
+    field: &str,
+    raw: Option<&str>,
+) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .or_else(|_| {
+                // A datetime-local form field: Shanghai wall time without a zone.
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").map(|t| {
+                    Some(
+                        t.and_local_timezone(lianxin_domain::calendar::SHANGHAI)
+                            .single()
+                            .expect("fixed offset")
+                            .with_timezone(&chrono::Utc),
+                    )
+                })
+            })
+            .map_err(|_| ApiError::invalid(field, format!("{field} must be an RFC 3339 time"))),
+    }
 }
 
 /// Builds a step from its name and fields (shared by the API and the web forms).

@@ -185,7 +185,7 @@ fn channel_label(lang: Lang, c: Channel) -> String {
 
 fn urgency_label(lang: Lang, u: Urgency) -> String {
     match lang {
-        Lang::Zh => crate::desk::urgency_label(u).to_string(),
+        Lang::Zh => u.label_zh().to_string(),
         Lang::En => tr(lang, &format!("urgency_{}", u.as_str())),
     }
 }

@@ -67,6 +67,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("queue.html", include_str!("../../templates/queue.html")),
     ("demand.html", include_str!("../../templates/demand.html")),
     ("phone.html", include_str!("../../templates/phone.html")),
+    (
+        "rating_form.html",
+        include_str!("../../templates/rating_form.html"),
+    ),
     ("rates.html", include_str!("../../templates/rates.html")),
     (
         "loop_admin.html",
