@@ -75,6 +75,7 @@ async function main() {
     await phone.close();
 
     await loopShots(browser);
+    await contactShots(browser);
   } finally {
     await browser.close();
   }
@@ -135,6 +136,43 @@ async function loopShots(browser) {
   await go(apage, '/admin/loop');
   await shot(apage, 'loop-admin.png');
   await adm.close();
+}
+
+/** Contact points: the district view, a re-match with its proposed successors (after
+ *  recording that 钱玉兰's post ends today), and the visit form on a phone. */
+async function contactShots(browser) {
+  const adm = await newContext(browser, { viewport: DESKTOP });
+  const apage = await adm.newPage();
+  await go(apage, '/login');
+  await login(apage, 'admin');
+  await go(apage, '/governance');
+  await shot(apage, 'contact-governance.png');
+
+  await go(apage, '/rematches');
+  const qian = apage.locator('#post-change-person option', { hasText: '钱玉兰' });
+  if (await qian.count()) {
+    await apage.locator('#post-change-person').selectOption(await qian.getAttribute('value'));
+    await Promise.all([apage.waitForEvent('load'), apage.locator('#post-change-submit').click()]);
+  } else {
+    console.warn('warning: 钱玉兰 is not offered on /rematches (not a fresh demo?)');
+  }
+  const row = apage.locator('#rematch-table tr[data-status=open]', { hasText: '开元社区' });
+  const open = (await row.count()) ? row.first() : apage.locator('#rematch-table tr[data-status=open]').first();
+  if (await open.count()) {
+    await go(apage, new URL(await open.locator('a').getAttribute('href'), url('/')).pathname);
+  } else {
+    console.warn('warning: no open re-match; capturing the queue instead');
+  }
+  await shot(apage, 'contact-rematch.png');
+  await adm.close();
+
+  const phone = await newContext(browser, { viewport: PHONE, isMobile: true, hasTouch: true });
+  const ppage = await phone.newPage();
+  await go(ppage, '/login');
+  await login(ppage, 'jy.official');
+  await go(ppage, '/visits/new');
+  await shot(ppage, 'contact-visit-phone.png');
+  await phone.close();
 }
 
 main().catch((e) => {

@@ -19,6 +19,150 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What a contact point is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointKind {
+    /// 村
+    Village,
+    /// 社区
+    Community,
+    /// 机关、企业、非公或社会组织
+    Organisation,
+    /// 行业或群体，如外卖骑手
+    Sector,
+}
+
+impl PointKind {
+    pub const ALL: [PointKind; 4] = [
+        PointKind::Village,
+        PointKind::Community,
+        PointKind::Organisation,
+        PointKind::Sector,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PointKind::Village => "village",
+            PointKind::Community => "community",
+            PointKind::Organisation => "organisation",
+            PointKind::Sector => "sector",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            PointKind::Village => "村",
+            PointKind::Community => "社区",
+            PointKind::Organisation => "组织",
+            PointKind::Sector => "行业群体",
+        }
+    }
+
+    pub fn label_en(self) -> &'static str {
+        match self {
+            PointKind::Village => "Village",
+            PointKind::Community => "Community",
+            PointKind::Organisation => "Organisation",
+            PointKind::Sector => "Sector",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        PointKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s.trim())
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "kind",
+                    "invalid_kind",
+                    "kind must be village, community, organisation or sector",
+                )
+            })
+    }
+}
+
+/// Where a re-match stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RematchStatus {
+    /// The post ended; nobody is linked yet.
+    Open,
+    /// An admin chose the successor; the handover awaits their acknowledgement.
+    Confirmed,
+    /// The successor took over: the point is linked again.
+    Acknowledged,
+}
+
+impl RematchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RematchStatus::Open => "open",
+            RematchStatus::Confirmed => "confirmed",
+            RematchStatus::Acknowledged => "acknowledged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        [
+            RematchStatus::Open,
+            RematchStatus::Confirmed,
+            RematchStatus::Acknowledged,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s.trim())
+        .ok_or_else(|| {
+            ValidationError::new(
+                "status",
+                "invalid_status",
+                "status must be open, confirmed or acknowledged",
+            )
+        })
+    }
+}
+
+/// The assignment rules for links: an official is linked to a point once over any
+/// day, and holds at most `max_points` points on any day. `existing` are the
+/// official's links (point, validity).
+pub fn check_link(
+    existing: &[(i64, crate::relation::Validity)],
+    point: i64,
+    validity: crate::relation::Validity,
+    max_points: usize,
+) -> Result<(), ValidationError> {
+    if existing
+        .iter()
+        .any(|(p, v)| *p == point && v.overlaps(&validity))
+    {
+        return Err(ValidationError::new(
+            "point",
+            "overlapping_link",
+            "the official is already linked to this point over those days",
+        ));
+    }
+    // The most points held on one day of the new range: the count only rises where a
+    // link starts, so checking the new range's first day and every start inside it is
+    // enough.
+    let starts = std::iter::once(validity.from).chain(
+        existing
+            .iter()
+            .map(|(_, v)| v.from)
+            .filter(|d| validity.contains(*d)),
+    );
+    let busiest = starts
+        .map(|day| existing.iter().filter(|(_, v)| v.contains(day)).count())
+        .max()
+        .unwrap_or(0);
+    if busiest + 1 > max_points {
+        return Err(ValidationError::new(
+            "point",
+            "too_many_points",
+            format!("an official holds at most {max_points} contact points at a time"),
+        ));
+    }
+    Ok(())
+}
+
 /// How much each indicator counts towards a point's priority.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PriorityWeights {
@@ -348,7 +492,49 @@ pub fn tier(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relation::Validity;
     use proptest::prelude::*;
+
+    fn days(from: &str, to: Option<&str>) -> Validity {
+        Validity::new(from.parse().unwrap(), to.map(|t| t.parse().unwrap())).unwrap()
+    }
+
+    #[test]
+    fn links_refuse_overlaps_and_too_many_points() {
+        let existing = vec![
+            (1, days("2025-01-01", None)),
+            (2, days("2025-01-01", Some("2025-07-01"))),
+        ];
+        // The same point again over overlapping days.
+        let e = check_link(&existing, 1, days("2025-03-01", None), 2).unwrap_err();
+        assert_eq!(e.code, "overlapping_link");
+        // A third point while two are held.
+        let e = check_link(&existing, 3, days("2025-03-01", None), 2).unwrap_err();
+        assert_eq!(e.code, "too_many_points");
+        // After point 2's link ended there is room.
+        check_link(&existing, 3, days("2025-07-01", None), 2).unwrap();
+        // A range that starts before point 2's link and runs into it still counts it.
+        let e = check_link(&existing, 3, days("2024-06-01", None), 2).unwrap_err();
+        assert_eq!(e.code, "too_many_points");
+        // The same point after the earlier link ended is fine.
+        let ended = vec![(1, days("2024-01-01", Some("2025-01-01")))];
+        check_link(&ended, 1, days("2025-01-01", None), 1).unwrap();
+    }
+
+    #[test]
+    fn point_kinds_and_rematch_statuses_round_trip() {
+        for k in PointKind::ALL {
+            assert_eq!(PointKind::parse(k.as_str()).unwrap(), k);
+        }
+        assert!(PointKind::parse("street").is_err());
+        for s in [
+            RematchStatus::Open,
+            RematchStatus::Confirmed,
+            RematchStatus::Acknowledged,
+        ] {
+            assert_eq!(RematchStatus::parse(s.as_str()).unwrap(), s);
+        }
+    }
 
     #[test]
     fn priority_is_explained() {

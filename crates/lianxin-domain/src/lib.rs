@@ -18,10 +18,14 @@
 //! - [`audit`]: the hash chain that makes the audit trail tamper-evident.
 //! - [`contact`]: officials' contact points (priority, successors), visits, household
 //!   coverage, organisation tiers.
+//! - [`tiers`]: organisation tiers around [`contact::tier`]: indicators with their
+//!   evidence, improvement-plan actions, indicator files.
+//! - [`community`]: 双进 registration, the needs list and its claims, quarters.
 //! - [`calendar`]: the Asia/Shanghai working-day calendar and demand time limits.
 
 pub mod audit;
 pub mod calendar;
+pub mod community;
 pub mod contact;
 pub mod demand;
 pub mod draft;
@@ -36,5 +40,6 @@ pub mod rates;
 pub mod relation;
 pub mod role;
 pub mod routing;
+pub mod tiers;
 
 pub use error::ValidationError;

@@ -38,6 +38,14 @@ pub enum Permission {
     HandleDemands,
     /// Edit categories, routing rules, time limits and holiday calendars.
     ManageLoop,
+    /// See contact points, visits, coverage, needs and tiers in scope.
+    ReadGovernance,
+    /// Record visits (officials at their points, workers at households).
+    RecordVisits,
+    /// Keep a community's grids, households, 双进 registrations and needs lists.
+    ManageCommunity,
+    /// The organisation department's work: points, links, re-matches, rules, tiers.
+    ManageGovernance,
 }
 
 impl Role {
@@ -108,12 +116,22 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Official | Role::UnitStaff => {
+            Role::Official => matches!(
+                permission,
+                ReadRegistry | ReadDemands | HandleDemands | ReadGovernance | RecordVisits
+            ),
+            Role::UnitStaff => {
                 matches!(permission, ReadRegistry | ReadDemands | HandleDemands)
             }
             Role::CommunityWorker | Role::GridWorker => matches!(
                 permission,
-                ReadRegistry | WriteRegistry | ReadDemands | HandleDemands
+                ReadRegistry
+                    | WriteRegistry
+                    | ReadDemands
+                    | HandleDemands
+                    | ReadGovernance
+                    | RecordVisits
+                    | ManageCommunity
             ),
             Role::Resident | Role::Rider | Role::GateDevice => false,
         }
@@ -177,6 +195,10 @@ mod tests {
         assert!(Role::UnitStaff.allows(Permission::HandleDemands));
         assert!(!Role::Resident.allows(Permission::ReadDemands));
         assert!(!Role::Official.allows(Permission::ManageLoop));
+        assert!(Role::Official.allows(Permission::RecordVisits));
+        assert!(!Role::Official.allows(Permission::ManageGovernance));
+        assert!(Role::GridWorker.allows(Permission::ManageCommunity));
+        assert!(!Role::UnitStaff.allows(Permission::ReadGovernance));
     }
 
     #[test]

@@ -98,6 +98,9 @@ impl Caller {
                 Permission::ReadDemands => &["demands:read", "demands:write"],
                 Permission::HandleDemands => &["demands:write"],
                 Permission::ManageLoop => &["admin"],
+                Permission::ReadGovernance => &["governance:read", "governance:write"],
+                Permission::RecordVisits | Permission::ManageCommunity => &["governance:write"],
+                Permission::ManageGovernance => &["admin"],
             };
             if !scopes.iter().any(|s| needed.contains(&s.as_str())) {
                 return Err(ApiError::forbidden("the token's scopes do not allow this"));
@@ -122,6 +125,8 @@ pub const TOKEN_SCOPES: &[&str] = &[
     "audit:read",
     "demands:read",
     "demands:write",
+    "governance:read",
+    "governance:write",
     "open311",
     "admin",
 ];

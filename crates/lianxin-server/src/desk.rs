@@ -472,7 +472,18 @@ impl DemandDesk {
 
     /// Validates, routes, times and stores a new demand.
     pub async fn submit(&self, i: Intake, by: &Submitter) -> Result<Submitted, StoreError> {
-        let (d, mut submitted) = self.prepare(i, by).await?;
+        let (d, submitted) = self.prepare(i, by).await?;
+        self.submit_prepared(d, submitted).await
+    }
+
+    /// Stores a demand [`prepare`](Self::prepare) validated: callers that must check
+    /// several demands before writing anything (a visit with the demands it
+    /// collected) prepare them all first.
+    pub async fn submit_prepared(
+        &self,
+        d: NewDemand,
+        mut submitted: Submitted,
+    ) -> Result<Submitted, StoreError> {
         let (reply, answer) = oneshot::channel();
         let closed = || StoreError::NotCommitted("the intake writer has stopped".into());
         self.intake.send((d, reply)).await.map_err(|_| closed())?;

@@ -20,6 +20,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// For a broken rule, which one (`visit_in_future`, `holds_no_post` …): the
+    /// domain's code, so clients can tell rules apart without parsing messages.
+    pub reason: Option<&'static str>,
 }
 
 /// The stable codes, their statuses and meanings; docs/api.md lists the same table.
@@ -104,7 +107,13 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            reason: None,
         }
+    }
+
+    /// Puts `prefix` before the field name (`demands[0].` + `category`).
+    pub fn prefix_field(&mut self, prefix: &str) {
+        self.field = Some(format!("{prefix}{}", self.field.take().unwrap_or_default()));
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -158,7 +167,11 @@ impl From<ValidationError> for ApiError {
             "not_yours" => {
                 ApiError::new(StatusCode::FORBIDDEN, "not_yours", v.message).with_field(v.field)
             }
-            _ => ApiError::invalid(&v.field, v.message),
+            _ => {
+                let mut e = ApiError::invalid(&v.field, v.message);
+                e.reason = Some(v.code);
+                e
+            }
         }
     }
 }
@@ -181,8 +194,11 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
+        let mut body =
             json!({ "error": { "code": self.code, "message": self.message, "field": self.field } });
+        if let Some(reason) = self.reason {
+            body["error"]["reason"] = json!(reason);
+        }
         (self.status, Json(body)).into_response()
     }
 }

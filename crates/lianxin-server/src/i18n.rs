@@ -35,6 +35,18 @@ impl Lang {
     }
 }
 
+mod community;
+mod contact;
+mod tiers;
+
+/// Every area's rows: (key, Chinese, English).
+fn rows() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    TEXT.iter()
+        .chain(contact::TEXT)
+        .chain(community::TEXT)
+        .chain(tiers::TEXT)
+}
+
 /// (key, Chinese, English)
 const TEXT: &[(&str, &str, &str)] = &[
     ("app_name", "连心", "Lianxin"),
@@ -47,6 +59,12 @@ const TEXT: &[(&str, &str, &str)] = &[
     ("nav_places", "地点", "Places"),
     ("nav_orgs", "组织", "Organisations"),
     ("nav_people", "人员", "People"),
+    ("nav_points", "联系点", "Contact points"),
+    ("nav_governance", "全景", "Overview"),
+    ("nav_coverage", "走访覆盖", "Visit coverage"),
+    ("nav_needs", "需求清单", "Needs list"),
+    ("nav_tiers", "分类定级", "Organisation tiers"),
+    ("nav_rematches", "联系点调整", "Re-matches"),
     ("logout", "退出", "Log out"),
     ("login", "登录", "Log in"),
     ("login_title", "登录连心", "Log in to Lianxin"),
@@ -439,7 +457,7 @@ const TEXT: &[(&str, &str, &str)] = &[
 
 /// The table for one language, for templates (`{{ t.nav_home }}`).
 pub fn table(lang: Lang) -> BTreeMap<&'static str, &'static str> {
-    TEXT.iter()
+    rows()
         .map(|(k, zh, en)| (*k, if lang == Lang::Zh { *zh } else { *en }))
         .collect()
 }
@@ -451,7 +469,7 @@ mod tests {
     #[test]
     fn keys_are_unique_and_both_languages_filled() {
         let mut seen = std::collections::HashSet::new();
-        for (k, zh, en) in TEXT {
+        for (k, zh, en) in rows() {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(
                 !zh.is_empty() && !en.is_empty(),

@@ -11,6 +11,7 @@ pub mod auth;
 mod chart;
 pub mod desk;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod i18n;
 pub mod idempotency;

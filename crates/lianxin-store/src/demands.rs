@@ -321,13 +321,13 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Config(format!("bad stored time {s:?}: {e}")))
 }
 
-fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+pub(crate) fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     row.try_get::<Option<String>, _>(col)?
         .as_deref()
         .map(parse_ts)
@@ -1383,7 +1383,8 @@ const NEW_DEMAND_COLUMNS: &str = "region, kind, category, urgency, channel, titl
      place_id, place_path, lat, lon, address, attributes, reporter_account_id, reporter_name, \
      reporter_phone_enc, reporter_phone_hash, reporter_phone_masked, token_hash, status, owner_id, \
      handler_id, deadline, response_deadline, handling_deadline, timer_at, timer_kind, \
-     counted_unit, counted_bits, received_at, updated_at, step_at, visit_id";
+     counted_unit, counted_bits, received_at, updated_at, step_at, visit_id, point_id";
+/// The values bound per row; `point_id` is not bound but read from the visit.
 const NEW_DEMAND_WIDTH: usize = 33;
 
 /// The most rows one multi-row statement carries (well under both engines' limits on
@@ -1430,8 +1431,17 @@ fn unknown_reference(e: sqlx::Error) -> StoreError {
 async fn insert_demands(tx: &mut AnyConnection, demands: &[NewDemand]) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(demands.len());
     for chunk in demands.chunks(ROWS_PER_STATEMENT) {
+        // A demand collected on a visit takes the visit's contact point.
         let rows: Vec<String> = (0..chunk.len())
-            .map(|r| row_placeholders(r * NEW_DEMAND_WIDTH + 1, NEW_DEMAND_WIDTH, true))
+            .map(|r| {
+                let first = r * NEW_DEMAND_WIDTH + 1;
+                let cells = row_placeholders(first, NEW_DEMAND_WIDTH, true);
+                let visit = first + NEW_DEMAND_WIDTH - 1;
+                format!(
+                    "{}, (SELECT v.point_id FROM visits v WHERE v.id = ${visit}))",
+                    cells.trim_end_matches(')')
+                )
+            })
             .collect();
         let sql = format!(
             "INSERT INTO demands ({NEW_DEMAND_COLUMNS}) VALUES {} RETURNING id, token_hash",
@@ -1659,7 +1669,8 @@ async fn apply_step(tx: &mut AnyConnection, before: &Demand, step: &Step) -> Res
          response_deadline = $10, handling_deadline = $11, first_response_at = $12, rating = $13, \
          reopened = $14, overdue = $15, answer = $16, merged_into = $17, timer_at = $18, timer_kind = $19, \
          counted_unit = $20, counted_bits = $21, closed_at = $22, updated_at = $23, warned = $24, \
-         step_at = $25, version = version + 1 WHERE id = $26 AND version = $27",
+         step_at = $25, version = version + 1, \
+         answered_at = COALESCE(answered_at, CASE WHEN $28 THEN $29 END) WHERE id = $26 AND version = $27",
     )
     .bind(n.urgency.as_str())
     .bind(&n.category)
@@ -1690,6 +1701,9 @@ async fn apply_step(tx: &mut AnyConnection, before: &Demand, step: &Step) -> Res
     // The version the decision was made on: a decision based on an older read, or
     // racing another transaction on PostgreSQL, updates nothing.
     .bind(n.version)
+    // The first answer's time, kept for "time to answer".
+    .bind(n.status == Status::Answered && before.status != Status::Answered)
+    .bind(&now)
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -21,11 +21,14 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod contact;
 pub mod demands;
 mod error;
+pub mod grids;
 mod migrate;
 pub mod registry;
 pub mod testing;
+pub mod tiers;
 mod writer;
 
 pub use error::StoreError;

@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_demands.sql"),
         postgres: include_str!("../migrations/postgres/0002_demands.sql"),
     },
+    Migration {
+        version: 3,
+        name: "governance",
+        sqlite: include_str!("../migrations/sqlite/0003_governance.sql"),
+        postgres: include_str!("../migrations/postgres/0003_governance.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {

@@ -150,7 +150,7 @@ fn org_from_row(r: &AnyRow) -> Result<Org> {
     })
 }
 
-fn day(field: &str, v: Option<String>) -> Result<Option<NaiveDate>> {
+pub(crate) fn day(field: &str, v: Option<String>) -> Result<Option<NaiveDate>> {
     v.map(|s| lianxin_domain::relation::parse_day(field, &s).map_err(StoreError::from))
         .transpose()
 }
@@ -206,7 +206,7 @@ async fn place_by_code_in(conn: &mut AnyConnection, code: &str) -> Result<Option
     row.as_ref().map(place_from_row).transpose()
 }
 
-async fn org_by_code_in(conn: &mut AnyConnection, code: &str) -> Result<Option<Org>> {
+pub(crate) async fn org_by_code_in(conn: &mut AnyConnection, code: &str) -> Result<Option<Org>> {
     let row = sqlx::query(&format!(
         "SELECT {ORG_COLUMNS} FROM orgs o WHERE o.code = $1"
     ))
@@ -218,7 +218,7 @@ async fn org_by_code_in(conn: &mut AnyConnection, code: &str) -> Result<Option<O
 
 /// The place with `code`, if it exists inside `scope`. A place outside the scope is
 /// reported exactly like a missing one, so a write cannot probe which codes exist.
-async fn place_in_scope(
+pub(crate) async fn place_in_scope(
     conn: &mut AnyConnection,
     code: &str,
     scope: &DataScope,
@@ -969,6 +969,18 @@ impl Store {
                     Some(&after),
                 )
                 .await?;
+                // An official whose post ends leaves their contact points to be
+                // re-matched, in this same transaction.
+                if before.kind == RelationKind::HoldsPost {
+                    crate::contact::post_ended(
+                        tx,
+                        &actor,
+                        before.person_id,
+                        before.post.as_deref().unwrap_or_default(),
+                        on,
+                    )
+                    .await?;
+                }
                 Ok(after)
             })
         })

@@ -14,7 +14,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 
+pub mod community;
+pub mod contact;
 pub mod demands;
+pub mod tiers;
 
 pub const DEMO_PASSWORD: &str = "lianxin-demo";
 const LOADED_MARKER: &str = "demo_world_loaded";
@@ -156,6 +159,8 @@ pub async fn ensure_loaded(store: &Store, key: &PiiKey) -> Result<()> {
     }
     let started = std::time::Instant::now();
     load(store, key).await?;
+    tiers::load(store).await.context("loading the demo's organisation tiers")?;
+    community::load(store).await.context("loading the demo's grids and 双进 registrations")?;
     store
         .meta_set(LOADED_MARKER, &lianxin_store::now_text())
         .await?;
@@ -264,6 +269,7 @@ async fn load(store: &Store, key: &PiiKey) -> Result<()> {
         bail!("demo/world.toml must list the 17 officials of 九原区");
     }
     let mut official_ids = Vec::new();
+    let mut official_points = Vec::new();
     for o in &world.official {
         let person = store
             .create_person(
@@ -293,21 +299,8 @@ async fn load(store: &Store, key: &PiiKey) -> Result<()> {
             None,
         )
         .await?;
-        for point in &o.points {
-            relate(
-                store,
-                &actor,
-                person.id,
-                "assigned_to",
-                None,
-                Some(point),
-                None,
-                "2025-01-01",
-                None,
-            )
-            .await?;
-        }
         official_ids.push(person.id);
+        official_points.push((person.id, o.points.clone()));
     }
     // A predecessor who changed post: 开元社区's link before 2025, kept as history.
     let former = store
@@ -337,18 +330,8 @@ async fn load(store: &Store, key: &PiiKey) -> Result<()> {
         Some("2025-01-01"),
     )
     .await?;
-    relate(
-        store,
-        &actor,
-        former.id,
-        "assigned_to",
-        None,
-        Some("150207.BYXL.KY"),
-        None,
-        "2022-01-01",
-        Some("2025-01-01"),
-    )
-    .await?;
+    // Their contact points, with the predecessor's link kept as history.
+    contact::load_points(store, &official_points, former.id).await?;
 
     // Workers for the community and the grid logins.
     let worker = staff(

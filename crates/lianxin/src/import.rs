@@ -1,4 +1,4 @@
-//! `lianxin import {places,orgs,people,demands} FILE`: CSV or XLSX in, all rows or none.
+//! `lianxin import {places,orgs,people,demands,households} FILE`: CSV or XLSX in, all rows or none.
 //!
 //! The file is read and every row validated first (with the same draft parsers the
 //! API uses), then written in one transaction with a progress bar. The first bad row
@@ -24,6 +24,8 @@ pub enum Kind {
     /// Demands from another system (a hotline's records): validated and routed like
     /// any other, channel `import` unless the file names one.
     Demands,
+    /// Households put in grids: household_code, grid_code, valid_from (双进, M15).
+    Households,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
             Kind::Orgs => "organisations",
             Kind::People => "people",
             Kind::Demands => "demands",
+            Kind::Households => "household assignments",
         }
     }
 
@@ -44,6 +47,7 @@ impl Kind {
                 &["name", "place_code"],
                 &["phone", "id_card", "party_member", "party_joined"],
             ),
+            Kind::Households => (&["household_code", "grid_code", "valid_from"], &[]),
             Kind::Demands => (
                 &["kind", "category", "description"],
                 &[
@@ -192,6 +196,7 @@ pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Parsed> {
         Kind::Places => Drafts::Places(Vec::new()),
         Kind::Orgs => Drafts::Orgs(Vec::new()),
         Kind::People => Drafts::People(Vec::new()),
+        Kind::Households => Drafts::Households(Vec::new()),
         Kind::Demands => bail!("demands are read by import_demands"),
     };
     for (i, row) in t.rows.iter().enumerate() {
@@ -250,6 +255,24 @@ pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Parsed> {
                     .map_err(bad)?,
                 )
             }
+            Drafts::Households(v) => {
+                let code = |field: &str| -> Result<String> {
+                    let c = get(row, field);
+                    if c.is_empty() {
+                        bail!("row {n}: {field}: required");
+                    }
+                    Ok(c)
+                };
+                v.push(lianxin_store::grids::HouseholdRow {
+                    household_code: code("household_code")?,
+                    grid_code: code("grid_code")?,
+                    valid_from: lianxin_domain::relation::parse_day(
+                        "valid_from",
+                        &get(row, "valid_from"),
+                    )
+                    .map_err(bad)?,
+                })
+            }
         }
     }
     Ok(Parsed { drafts, rows })
@@ -266,6 +289,7 @@ pub enum Drafts {
     Places(Vec<PlaceDraft>),
     Orgs(Vec<OrgDraft>),
     People(Vec<PersonDraft>),
+    Households(Vec<lianxin_store::grids::HouseholdRow>),
 }
 
 impl Drafts {
@@ -274,6 +298,7 @@ impl Drafts {
             Drafts::Places(v) => v.len(),
             Drafts::Orgs(v) => v.len(),
             Drafts::People(v) => v.len(),
+            Drafts::Households(v) => v.len(),
         }
     }
 }
@@ -292,7 +317,7 @@ pub async fn run(
     let key = match kind {
         Kind::People | Kind::Demands => key()?,
         // Places and organisations hold no personal data.
-        Kind::Places | Kind::Orgs => PiiKey::from_master(&[0; 32]),
+        Kind::Places | Kind::Orgs | Kind::Households => PiiKey::from_master(&[0; 32]),
     };
     let Parsed { drafts, rows } = parse_rows(kind, &table, &key)?;
     let bar = ProgressBar::new(drafts.len() as u64);
@@ -308,6 +333,7 @@ pub async fn run(
         Drafts::Places(v) => store.import_places(&actor, v, tick).await,
         Drafts::Orgs(v) => store.import_orgs(&actor, v, tick).await,
         Drafts::People(v) => store.import_people(&actor, v, tick).await,
+        Drafts::Households(v) => store.import_grid_households(&actor, v, tick).await,
     };
     bar.finish_and_clear();
     // The store numbers rows by position (header = 1); map back to the file's rows.

@@ -58,7 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Import places, organisations, people or demands from CSV or XLSX (all rows or none).
+    /// Import places, organisations, people, demands or households in grids from CSV or
+    /// XLSX (all rows or none).
     Import {
         #[arg(value_enum)]
         kind: import::Kind,

@@ -45,7 +45,9 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         .await
         .context("reading the demand loop's rules")?;
     let open311_key = if demo {
-        Some(crate::demo::demands::ensure_loaded(&state).await?)
+        let key = crate::demo::demands::ensure_loaded(&state).await?;
+        crate::demo::contact::ensure_visits(&state).await?;
+        Some(key)
     } else {
         None
     };

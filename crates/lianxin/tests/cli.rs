@@ -358,6 +358,63 @@ fn import_is_all_or_nothing_and_names_the_row() {
 }
 
 #[test]
+fn households_import_into_grids_all_or_nothing() {
+    let dir = Dir::new("households");
+    ok(lianxin(&dir, &["migrate"]));
+    import_base_places(&dir);
+    let places = dir.0.join("grid.csv");
+    std::fs::write(
+        &places,
+        "code,name,level,parent_code\n150207.BYXL.KY,开元社区,village,150207.BYXL\n\
+         150207.BYXL.KY.G1,第一网格,grid,150207.BYXL.KY\n150207.BYXL.KY.G2,第二网格,grid,150207.BYXL.KY\n\
+         150207.BYXL.KY.G1.B1,1号楼,building,150207.BYXL.KY.G1\n\
+         150207.BYXL.KY.G1.B1.H1,101,household,150207.BYXL.KY.G1.B1\n\
+         150207.BYXL.KY.G1.B1.H2,102,household,150207.BYXL.KY.G1.B1\n",
+    )
+    .unwrap();
+    ok(lianxin(
+        &dir,
+        &["import", "places", places.to_str().unwrap()],
+    ));
+    // Row 4 puts H1 in a second grid while it is in the first: nothing goes in.
+    let csv = dir.0.join("households.csv");
+    std::fs::write(
+        &csv,
+        "household_code,grid_code,valid_from\n150207.BYXL.KY.G1.B1.H1,150207.BYXL.KY.G1,2025-01-01\n\
+         150207.BYXL.KY.G1.B1.H2,150207.BYXL.KY.G1,2025-01-01\n150207.BYXL.KY.G1.B1.H1,150207.BYXL.KY.G2,2025-06-01\n",
+    )
+    .unwrap();
+    let out = lianxin(&dir, &["import", "households", csv.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("row 4")
+            && err.contains("another grid")
+            && err.contains("nothing was imported"),
+        "{err}"
+    );
+    // A malformed date is caught before the database, with its row.
+    std::fs::write(
+        &csv,
+        "household_code,grid_code,valid_from\n150207.BYXL.KY.G1.B1.H1,150207.BYXL.KY.G1,2025/01/01\n",
+    )
+    .unwrap();
+    let err = lianxin(&dir, &["import", "households", csv.to_str().unwrap()]).stderr;
+    assert!(String::from_utf8_lossy(&err).contains("row 2: valid_from"));
+    std::fs::write(
+        &csv,
+        "household_code,grid_code,valid_from\n150207.BYXL.KY.G1.B1.H1,150207.BYXL.KY.G1,2025-01-01\n\
+         150207.BYXL.KY.G1.B1.H2,150207.BYXL.KY.G1,2025-01-01\n",
+    )
+    .unwrap();
+    let out = ok(lianxin(
+        &dir,
+        &["import", "households", csv.to_str().unwrap()],
+    ));
+    assert!(out.contains("imported 2 household assignments"), "{out}");
+}
+
+#[test]
 fn audit_verify_names_the_tampered_entry_and_backup_copies() {
     let dir = Dir::new("audit");
     setup_admin(&dir);

@@ -285,7 +285,7 @@ pub async fn photo_response(state: &AppState, id: i64, photo: i64) -> ApiResult<
         .into_response())
 }
 
-fn path_id(raw: &str) -> ApiResult<i64> {
+pub(crate) fn path_id(raw: &str) -> ApiResult<i64> {
     raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

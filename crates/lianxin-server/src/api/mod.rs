@@ -1,12 +1,16 @@
 //! The JSON API under `/api/v1`.
 //!
-//! The OpenAPI document (`openapi.json`, checked in beside this file) describes every
-//! route here; a test compares the two so neither drifts. Reads are filtered by the
+//! The OpenAPI document (`openapi.json`, checked in beside this file, plus one part per
+//! area in `openapi/`) describes every route here and in the area modules; a test
+//! compares the two so neither drifts. Reads are filtered by the
 //! caller's data scope; writes also need the role's permission (and, for tokens,
 //! the matching scope) and land on the audit trail.
 
+mod community;
+pub(crate) mod contact;
 pub mod demands;
 mod registry;
+mod tiers;
 pub use registry::today as registry_today;
 
 use crate::auth::{self, TOKEN_SCOPES};
@@ -24,8 +28,31 @@ use lianxin_store::audit::Verification;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// The checked-in OpenAPI document.
-pub const OPENAPI: &str = include_str!("openapi.json");
+/// The checked-in OpenAPI document: the base file with each area's paths and schemas
+/// merged in.
+static OPENAPI: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut doc: Value = serde_json::from_str(include_str!("openapi.json"))
+        .expect("openapi.json is checked by the tests");
+    for part in [
+        include_str!("openapi/contact.json"),
+        include_str!("openapi/community.json"),
+        include_str!("openapi/tiers.json"),
+    ] {
+        let part: Value =
+            serde_json::from_str(part).expect("openapi parts are checked by the tests");
+        if let (Some(from), Some(into)) = (part["paths"].as_object(), doc["paths"].as_object_mut())
+        {
+            into.extend(from.clone());
+        }
+        if let (Some(from), Some(into)) = (
+            part["components"]["schemas"].as_object(),
+            doc["components"]["schemas"].as_object_mut(),
+        ) {
+            into.extend(from.clone());
+        }
+    }
+    doc.to_string()
+});
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -92,10 +119,17 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/calendar", get(demands::calendar_years))
         .route("/calendar/{year}", put(demands::put_calendar_year))
+        .merge(contact::routes())
+        .merge(community::routes())
+        .merge(tiers::routes())
 }
 
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI.as_str(),
+    )
+        .into_response()
 }
 
 async fn me(State(state): State<AppState>, ApiCaller(c): ApiCaller) -> Json<Value> {

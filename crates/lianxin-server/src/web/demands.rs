@@ -17,7 +17,7 @@
 //! work without an account.
 
 mod admin;
-mod intake;
+pub(super) mod intake;
 mod rates;
 mod track;
 mod work;
@@ -155,14 +155,14 @@ fn acts_for(units: &Option<Vec<i64>>, unit: Option<i64>) -> bool {
 
 /// The visitor's texts. A missing key shows the key rather than failing the page (the
 /// tests check every key used exists).
-fn tr(lang: Lang, key: &str) -> String {
+pub(super) fn tr(lang: Lang, key: &str) -> String {
     i18n::table(lang)
         .get(key)
         .map(|s| s.to_string())
         .unwrap_or_else(|| key.to_string())
 }
 
-fn status_label(lang: Lang, s: Status) -> &'static str {
+pub(super) fn status_label(lang: Lang, s: Status) -> &'static str {
     match lang {
         Lang::Zh => s.label_zh(),
         Lang::En => s.label_en(),
@@ -218,7 +218,7 @@ fn category_name(state: &AppState, lang: Lang, code: &str, fallback: &str) -> St
 }
 
 /// The active categories as `{code, name}` for a select.
-fn category_options(state: &AppState, lang: Lang) -> Vec<Value> {
+pub(super) fn category_options(state: &AppState, lang: Lang) -> Vec<Value> {
     state
         .desk
         .categories()
@@ -260,7 +260,7 @@ fn status_labels_json(lang: Lang) -> String {
 // ----- time -----
 
 /// An instant as Beijing wall time, for people.
-fn local_time(t: DateTime<Utc>) -> String {
+pub(super) fn local_time(t: DateTime<Utc>) -> String {
     t.with_timezone(&SHANGHAI)
         .format("%Y-%m-%d %H:%M")
         .to_string()
@@ -388,9 +388,9 @@ fn steps(lang: Lang, status: Status) -> Vec<Value> {
 
 /// A refused input or step, explained on the page in the visitor's language.
 #[derive(Debug, Clone)]
-struct Problem {
-    status: StatusCode,
-    message: String,
+pub(super) struct Problem {
+    pub(super) status: StatusCode,
+    pub(super) message: String,
     /// The rule's own words, for the curious and for support.
     detail: String,
     field: Option<String>,
@@ -454,14 +454,14 @@ fn from_validation(lang: Lang, v: &ValidationError) -> Problem {
 
 /// A store or desk error as a problem to show, or `None` for a failure of the server
 /// itself (shown as the error page, with the detail only in the log).
-fn from_store(lang: Lang, e: StoreError) -> Result<Problem, ApiError> {
+pub(super) fn from_store(lang: Lang, e: StoreError) -> Result<Problem, ApiError> {
     match e {
         StoreError::Invalid(v) => Ok(from_validation(lang, &v)),
         other => from_api(lang, ApiError::from(other)),
     }
 }
 
-fn from_api(lang: Lang, e: ApiError) -> Result<Problem, ApiError> {
+pub(super) fn from_api(lang: Lang, e: ApiError) -> Result<Problem, ApiError> {
     if e.status.is_server_error() {
         return Err(e);
     }
@@ -474,31 +474,31 @@ fn from_api(lang: Lang, e: ApiError) -> Result<Problem, ApiError> {
     ))
 }
 
-fn problem_value(p: &Problem) -> Value {
+pub(super) fn problem_value(p: &Problem) -> Value {
     context! { message => p.message.clone(), detail => p.detail.clone(), field => p.field.clone() }
 }
 
 /// An error page for a failure that is not the visitor's to fix.
-fn failed(state: &AppState, frame: &Frame, e: ApiError) -> Response {
+pub(super) fn failed(state: &AppState, frame: &Frame, e: ApiError) -> Response {
     page_error(state, frame, e.status)
 }
 
 /// A 303 to `to`: the redirect-after-POST that keeps a reload from posting again.
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
 /// Reads the urlencoded body of a small form; `None` if unreadable or too large.
-async fn small_form(req: axum::extract::Request) -> Option<Vec<(String, String)>> {
+pub(super) async fn small_form(req: axum::extract::Request) -> Option<Vec<(String, String)>> {
     super::read_form(req, 256 * 1024).await
 }
 
-fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
     super::field(form, name)
 }
 
 /// An optional form field: `None` when blank.
-fn opt<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn opt<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     Some(field(form, name)).filter(|v| !v.trim().is_empty())
 }
 

@@ -5,7 +5,10 @@
 //! the app needs nothing from the internet. Pages use the same scope-filtered store
 //! calls as the API: a record outside the account's scope is a 404 page here too.
 
+mod community;
+mod contact;
 mod demands;
+mod tiers;
 
 use crate::api::registry_today as today;
 use crate::auth::{self, Caller, LANG_COOKIE, PRELOGIN_COOKIE, SESSION_COOKIE};
@@ -81,7 +84,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 impl Pages {
     pub fn new() -> Pages {
         let mut env = Environment::new();
-        for (name, src) in TEMPLATES {
+        let areas = [contact::TEMPLATES, community::TEMPLATES, tiers::TEMPLATES];
+        for (name, src) in TEMPLATES.iter().chain(areas.into_iter().flatten()) {
             env.add_template(name, src)
                 .expect("templates are checked by the tests");
         }
@@ -109,6 +113,9 @@ pub fn routes() -> Router<AppState> {
         .route("/people/lookup", post(people_lookup))
         .route("/people/{id}", get(person))
         .merge(demands::routes())
+        .merge(contact::routes())
+        .merge(community::routes())
+        .merge(tiers::routes())
 }
 
 const CSS: &str = include_str!("../../assets/app.css");
@@ -181,6 +188,10 @@ impl Frame {
                 registry => role.allows(Permission::ReadRegistry),
                 demands => role.allows(Permission::ReadDemands),
                 manage_loop => role.allows(Permission::ManageLoop),
+                governance => role.allows(Permission::ReadGovernance),
+                record_visits => role.allows(Permission::RecordVisits),
+                manage_community => role.allows(Permission::ManageCommunity),
+                manage_governance => role.allows(Permission::ManageGovernance),
                 // A gate device is a machine: it raises no demands.
                 submit => role != lianxin_domain::role::Role::GateDevice,
             }

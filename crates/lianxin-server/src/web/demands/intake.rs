@@ -259,13 +259,15 @@ pub async fn repair_form(
 
 /// A multipart form read into its text fields and its photos. Empty file parts (a
 /// file input left empty) are skipped.
-struct Upload {
-    fields: BTreeMap<String, String>,
-    photos: Vec<Vec<u8>>,
+pub(in crate::web) struct Upload {
+    pub(in crate::web) fields: BTreeMap<String, String>,
+    pub(in crate::web) photos: Vec<Vec<u8>>,
 }
 
 /// Reads the upload; on failure says why (too large, or not a form at all).
-async fn read_upload(req: Request) -> Result<Upload, (StatusCode, &'static str)> {
+pub(in crate::web) async fn read_upload(
+    req: Request,
+) -> Result<Upload, (StatusCode, &'static str)> {
     let mut mp = Multipart::from_request(req, &())
         .await
         .map_err(|_| (StatusCode::BAD_REQUEST, "not_multipart"))?;

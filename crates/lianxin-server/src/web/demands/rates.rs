@@ -357,19 +357,7 @@ fn export_table(
     (header, out)
 }
 
-fn csv_field(s: &str) -> String {
-    // A leading = + - @ would be read as a formula by spreadsheet programs.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
+use crate::export::csv_field;
 
 /// The table as CSV: UTF-8 with a byte-order mark, CRLF line ends.
 fn to_csv(header: &[String], rows: &[Vec<Cell>]) -> Vec<u8> {
