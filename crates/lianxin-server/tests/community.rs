@@ -125,7 +125,8 @@ async fn a_household_in_two_grids_is_a_clear_422() {
             json!({ "household_code": hh(G1, 1), "grid_code": G2, "valid_from": "2025-06-01" }),
         )
         .await;
-        let body = expect_error(r, 422, "household_in_two_grids").await;
+        let body = expect_error(r, 422, "invalid_field").await;
+        assert_eq!(body["error"]["reason"], "household_in_two_grids");
         assert_eq!(body["error"]["field"], "grid_code");
         assert!(body["error"]["message"]
             .as_str()
@@ -235,7 +236,8 @@ async fn members_register_once_and_only_registered_members_claim() {
             }),
         )
         .await;
-        let e = expect_error(r, 422, "overlapping_registration").await;
+        let e = expect_error(r, 422, "invalid_field").await;
+        assert_eq!(e["error"]["reason"], "overlapping_registration");
         assert_eq!(e["error"]["field"], "valid_from");
         let r = post_json(
             &c,
@@ -292,7 +294,8 @@ async fn members_register_once_and_only_registered_members_claim() {
             json!({ "person_id": zhao }),
         )
         .await;
-        let e = expect_error(r, 422, "not_registered").await;
+        let e = expect_error(r, 422, "invalid_field").await;
+        assert_eq!(e["error"]["reason"], "not_registered");
         assert_eq!(e["error"]["field"], "person_id");
         // The admin has no person of their own to claim as.
         let r = post_json(&c, &app, &csrf, &format!("/needs/{id}/claim"), json!({})).await;

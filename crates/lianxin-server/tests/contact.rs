@@ -109,7 +109,13 @@ async fn point(app: &App, c: &reqwest::Client, csrf: &str, place: &str, ind: [u8
     b["point"]["id"].as_i64().unwrap()
 }
 
-async fn link(app: &App, c: &reqwest::Client, csrf: &str, point: i64, person: i64) -> reqwest::Response {
+async fn link(
+    app: &App,
+    c: &reqwest::Client,
+    csrf: &str,
+    point: i64,
+    person: i64,
+) -> reqwest::Response {
     post(
         c,
         csrf,
@@ -126,7 +132,8 @@ fn reason(b: &Value) -> &str {
 #[tokio::test]
 async fn a_post_change_opens_a_rematch_and_the_successor_takes_over() {
     for engine in common::engines() {
-        a_post_change_opens_a_rematch_and_the_successor_takes_over_on(spawn_app(engine).await).await;
+        a_post_change_opens_a_rematch_and_the_successor_takes_over_on(spawn_app(engine).await)
+            .await;
     }
 }
 
@@ -137,7 +144,10 @@ async fn a_post_change_opens_a_rematch_and_the_successor_takes_over_on(app: App)
     let hx = point(&app, &admin, &acsrf, "150207.BYXL.HX", [40, 40, 40]).await;
     // The priority is explained: (90 + 80 + 80) / 3 with equal weights.
     let p = get(&admin, format!("{}/api/v1/points/{ky}", app.base)).await;
-    assert!((p["priority"]["score"].as_f64().unwrap() - 83.3).abs() < 0.05, "{p}");
+    assert!(
+        (p["priority"]["score"].as_f64().unwrap() - 83.3).abs() < 0.05,
+        "{p}"
+    );
     assert_eq!(p["priority"]["parts"].as_array().unwrap().len(), 3);
     assert_eq!(p["priority"]["high"], true);
     assert_eq!(link(&app, &admin, &acsrf, ky, ids[0]).await.status(), 201);
@@ -163,13 +173,23 @@ async fn a_post_change_opens_a_rematch_and_the_successor_takes_over_on(app: App)
     let visit = v["visit"]["id"].as_i64().unwrap();
     let demand = v["demands"][0]["id"].as_i64().unwrap();
     let shown = get(&a, format!("{}/api/v1/visits/{visit}", app.base)).await;
-    assert_eq!(shown["demands"][0]["id"], demand, "the visit shows its demand's follow-up");
-    assert_eq!(shown["visit"]["participants"], json!(["社区书记", "居民代表"]));
+    assert_eq!(
+        shown["demands"][0]["id"], demand,
+        "the visit shows its demand's follow-up"
+    );
+    assert_eq!(
+        shown["visit"]["participants"],
+        json!(["社区书记", "居民代表"])
+    );
     let d = get(&admin, format!("{}/api/v1/demands/{demand}", app.base)).await;
     assert_eq!(d["demand"]["channel"], "visit", "{d}");
 
     // 甲's post ends: the link ends the same day and a re-match opens.
-    let rels = get(&admin, format!("{}/api/v1/people/{}/relations", app.base, ids[0])).await;
+    let rels = get(
+        &admin,
+        format!("{}/api/v1/people/{}/relations", app.base, ids[0]),
+    )
+    .await;
     let post_id = rels["relations"]
         .as_array()
         .unwrap()
@@ -283,9 +303,21 @@ async fn a_post_change_opens_a_rematch_and_the_successor_takes_over_on(app: App)
     assert_eq!(links[1]["person_id"], ids[2]);
     assert_eq!(links[1]["rematch_id"], rid);
     // The follow-up is 丙's now: 甲 can no longer close it, 丙 can.
-    let r = post(&a, &a_csrf, format!("{}/api/v1/visits/{visit}/follow-up", app.base), json!({})).await;
+    let r = post(
+        &a,
+        &a_csrf,
+        format!("{}/api/v1/visits/{visit}/follow-up", app.base),
+        json!({}),
+    )
+    .await;
     assert_eq!(r.status(), 409);
-    let r = post(&c, &c_csrf, format!("{}/api/v1/visits/{visit}/follow-up", app.base), json!({})).await;
+    let r = post(
+        &c,
+        &c_csrf,
+        format!("{}/api/v1/visits/{visit}/follow-up", app.base),
+        json!({}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
 }
 
@@ -299,7 +331,12 @@ async fn bad_input_gets_a_clear_error() {
     assert_eq!(link(&app, &admin, &acsrf, ky, ids[0]).await.status(), 201);
 
     // Overlapping assignments the rules forbid: the same point twice …
-    let b = expect_error(link(&app, &admin, &acsrf, ky, ids[0]).await, 422, "invalid_field").await;
+    let b = expect_error(
+        link(&app, &admin, &acsrf, ky, ids[0]).await,
+        422,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(reason(&b), "overlapping_link");
     // … and more points than the rules allow.
     let r = admin
@@ -311,10 +348,20 @@ async fn bad_input_gets_a_clear_error() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let b = expect_error(link(&app, &admin, &acsrf, hx, ids[0]).await, 422, "invalid_field").await;
+    let b = expect_error(
+        link(&app, &admin, &acsrf, hx, ids[0]).await,
+        422,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(reason(&b), "too_many_points");
     // A link for someone who holds no post.
-    let b = expect_error(link(&app, &admin, &acsrf, hx, ids[3]).await, 422, "invalid_field").await;
+    let b = expect_error(
+        link(&app, &admin, &acsrf, hx, ids[3]).await,
+        422,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(reason(&b), "holds_no_post");
     // Rules that make no sense.
     let r = admin
@@ -341,34 +388,75 @@ async fn bad_input_gets_a_clear_error() {
     // A visit dated in the future; nothing is saved, and a bad demand on a visit
     // leaves no visit behind either.
     let (a, a_csrf) = login(&app, "off.a").await;
-    let tomorrow = lianxin_domain::calendar::local_day(chrono::Utc::now()).succ_opt().unwrap();
-    let r = post(&a, &a_csrf, format!("{}/api/v1/visits", app.base),
-        json!({"point_id": ky, "kind": "household", "date": tomorrow.to_string()})).await;
+    let tomorrow = lianxin_domain::calendar::local_day(chrono::Utc::now())
+        .succ_opt()
+        .unwrap();
+    let r = post(
+        &a,
+        &a_csrf,
+        format!("{}/api/v1/visits", app.base),
+        json!({"point_id": ky, "kind": "household", "date": tomorrow.to_string()}),
+    )
+    .await;
     let b = expect_error(r, 422, "invalid_field").await;
     assert_eq!(reason(&b), "visit_in_future");
-    let r = post(&a, &a_csrf, format!("{}/api/v1/visits", app.base),
+    let r = post(
+        &a,
+        &a_csrf,
+        format!("{}/api/v1/visits", app.base),
         json!({"point_id": ky, "kind": "household", "date": "2025-06-01",
-               "demands": [{"category": "no_such_category", "description": "x"}]})).await;
+               "demands": [{"category": "no_such_category", "description": "x"}]}),
+    )
+    .await;
     let b = expect_error(r, 422, "invalid_field").await;
-    assert!(b["error"]["field"].as_str().unwrap().starts_with("demands[0]."), "{b}");
-    let r = post(&a, &a_csrf, format!("{}/api/v1/visits", app.base),
-        json!({"point_id": ky, "kind": "walkabout", "date": "2025-06-01"})).await;
+    assert!(
+        b["error"]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("demands[0]."),
+        "{b}"
+    );
+    let r = post(
+        &a,
+        &a_csrf,
+        format!("{}/api/v1/visits", app.base),
+        json!({"point_id": ky, "kind": "walkabout", "date": "2025-06-01"}),
+    )
+    .await;
     expect_error(r, 422, "invalid_field").await;
     let visits = get(&a, format!("{}/api/v1/visits", app.base)).await;
-    assert_eq!(visits["visits"].as_array().unwrap().len(), 0, "nothing was saved");
+    assert_eq!(
+        visits["visits"].as_array().unwrap().len(),
+        0,
+        "nothing was saved"
+    );
     // Officials record their own visits only; roles without the permission cannot.
-    let r = post(&a, &a_csrf, format!("{}/api/v1/visits", app.base),
-        json!({"point_id": ky, "person_id": ids[1], "kind": "forum", "date": "2025-06-01"})).await;
+    let r = post(
+        &a,
+        &a_csrf,
+        format!("{}/api/v1/visits", app.base),
+        json!({"point_id": ky, "person_id": ids[1], "kind": "forum", "date": "2025-06-01"}),
+    )
+    .await;
     expect_error(r, 403, "forbidden").await;
     let (res, res_csrf) = login(&app, "resident").await;
-    let r = post(&res, &res_csrf, format!("{}/api/v1/visits", app.base),
-        json!({"point_id": ky, "kind": "forum", "date": "2025-06-01"})).await;
+    let r = post(
+        &res,
+        &res_csrf,
+        format!("{}/api/v1/visits", app.base),
+        json!({"point_id": ky, "kind": "forum", "date": "2025-06-01"}),
+    )
+    .await;
     expect_error(r, 403, "forbidden").await;
     // A community worker sees only their community's points.
     let (w, _) = login(&app, "ky.worker").await;
     let pts = get(&w, format!("{}/api/v1/points", app.base)).await;
     assert_eq!(pts["points"].as_array().unwrap().len(), 1);
-    let r = w.get(format!("{}/api/v1/points/{hx}", app.base)).send().await.unwrap();
+    let r = w
+        .get(format!("{}/api/v1/points/{hx}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 }
 
@@ -396,18 +484,34 @@ async fn the_district_view_counts_what_was_recorded_and_exports_it_on(app: App) 
             .collect();
         let r = post(&a, &a_csrf, format!("{}/api/v1/visits", app.base),
             json!({"point_id": ky, "kind": "household", "date": format!("{year}-0{}-10", i + 3), "demands": list})).await;
-        let st = r.status(); assert_eq!(st, 201, "{}", r.text().await.unwrap());
+        let st = r.status();
+        assert_eq!(st, 201, "{}", r.text().await.unwrap());
     }
-    let r = post(&b, &b_csrf, format!("{}/api/v1/visits", app.base),
-        json!({"point_id": hx, "kind": "inspection", "date": format!("{year}-05-01")})).await;
+    let r = post(
+        &b,
+        &b_csrf,
+        format!("{}/api/v1/visits", app.base),
+        json!({"point_id": hx, "kind": "inspection", "date": format!("{year}-05-01")}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     // Demands collected now count in this year's view (received today); visits in 2025's.
-    let v = get(&admin, format!("{}/api/v1/governance/district?year={year}", app.base)).await;
+    let v = get(
+        &admin,
+        format!("{}/api/v1/governance/district?year={year}", app.base),
+    )
+    .await;
     assert_eq!(v["view"]["totals"]["visits"], 4, "{v}");
     let this_year = lianxin_domain::calendar::local_day(chrono::Utc::now());
     // Answer one of the two demands: the share answered and the time to answer move.
     let mine = get(&admin, format!("{}/api/v1/demands?limit=10", app.base)).await;
-    let first = mine["demands"].as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).min().unwrap();
+    let first = mine["demands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .min()
+        .unwrap();
     let ky_unit = app.store.org_by_code("KY-DW").await.unwrap().unwrap().id;
     for step in [
         json!({"action": "assess"}),
@@ -415,20 +519,44 @@ async fn the_district_view_counts_what_was_recorded_and_exports_it_on(app: App) 
         json!({"action": "start"}),
         json!({"action": "answer", "text": "已处理"}),
     ] {
-        let r = post(&admin, &acsrf, format!("{}/api/v1/demands/{first}/actions", app.base), step).await;
+        let r = post(
+            &admin,
+            &acsrf,
+            format!("{}/api/v1/demands/{first}/actions", app.base),
+            step,
+        )
+        .await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
-    let now = get(&admin, format!("{}/api/v1/governance/district?year={}", app.base, chrono::Datelike::year(&this_year))).await;
+    let now = get(
+        &admin,
+        format!(
+            "{}/api/v1/governance/district?year={}",
+            app.base,
+            chrono::Datelike::year(&this_year)
+        ),
+    )
+    .await;
     assert_eq!(now["view"]["totals"]["demands"], 2, "{now}");
     assert_eq!(now["view"]["totals"]["answered"], 1, "{now}");
-    assert!(now["view"]["totals"]["median_hours_to_answer"].as_f64().is_some_and(|h| h >= 0.0));
+    assert!(now["view"]["totals"]["median_hours_to_answer"]
+        .as_f64()
+        .is_some_and(|h| h >= 0.0));
     let by_official: Vec<(String, i64)> = v["view"]["officials"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| (o["name"].as_str().unwrap().to_string(), o["figures"]["visits"].as_i64().unwrap()))
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().to_string(),
+                o["figures"]["visits"].as_i64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(by_official, [("甲书记".to_string(), 3), ("乙部长".to_string(), 1)]);
+    assert_eq!(
+        by_official,
+        [("甲书记".to_string(), 3), ("乙部长".to_string(), 1)]
+    );
     // 2025 is past: the norm (4 a year) is owed in full, so both points are behind.
     let behind = v["view"]["warnings"]
         .as_array()
@@ -439,22 +567,61 @@ async fn the_district_view_counts_what_was_recorded_and_exports_it_on(app: App) 
     assert_eq!(behind, 2);
     // The tallies agree with counting the visits table.
     let scope = DataScope::everything();
-    let fast = app.store.district_view(&scope, year, this_year).await.unwrap();
-    let slow = app.store.district_view_by_scan(&scope, year, this_year).await.unwrap();
+    let fast = app
+        .store
+        .district_view(&scope, year, this_year)
+        .await
+        .unwrap();
+    let slow = app
+        .store
+        .district_view_by_scan(&scope, year, this_year)
+        .await
+        .unwrap();
     assert_eq!(fast, slow);
     // A bad year is a clear error.
-    let r = admin.get(format!("{}/api/v1/governance/district?year=99999", app.base)).send().await.unwrap();
+    let r = admin
+        .get(format!(
+            "{}/api/v1/governance/district?year=99999",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
     expect_error(r, 422, "invalid_field").await;
 
     // The page and its exports.
-    let page = admin.get(format!("{}/governance?year={year}", app.base)).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("2 名领导干部，走访 4 次"), "the headline counts them");
-    let csv = admin.get(format!("{}/governance/officials.csv?year={year}", app.base)).send().await.unwrap();
-    assert!(csv.headers()["content-disposition"].to_str().unwrap().contains("officials-2025.csv"));
+    let page = admin
+        .get(format!("{}/governance?year={year}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("2 名领导干部，走访 4 次"),
+        "the headline counts them"
+    );
+    let csv = admin
+        .get(format!("{}/governance/officials.csv?year={year}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(csv.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("officials-2025.csv"));
     let text = csv.text().await.unwrap();
     assert!(text.starts_with('\u{feff}'));
     assert!(text.contains("甲书记,区委常委,1,3,"), "{text}");
     // Officials see their own points and the visit form on their page.
-    let mine = a.get(format!("{}/points", app.base)).send().await.unwrap().text().await.unwrap();
+    let mine = a
+        .get(format!("{}/points", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(mine.contains("id=\"my-points\"") && mine.contains(&format!("/visits/new?point={ky}")));
 }

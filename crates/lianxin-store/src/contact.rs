@@ -137,6 +137,8 @@ pub struct Rematch {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub items: Vec<HandoverItem>,
+    /// The point's indicators, for its priority.
+    pub indicators: PointIndicators,
 }
 
 /// A visit to record. `place_code` is the household for a household visit; without
@@ -236,11 +238,17 @@ pub struct OfficialLine {
 /// Something the organisation department should act on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Warning {
-    /// `unlinked_high_priority`, `unlinked`, `visits_behind`, `handover_pending`.
+    /// `unlinked_high_priority`, `unlinked`, `handover_pending` (a successor is
+    /// confirmed but has not acknowledged), `rematch_open` (a post ended and no
+    /// successor is confirmed yet), `visits_behind`.
     pub code: String,
     pub point_id: i64,
     pub point_name: String,
-    pub detail: String,
+    /// The point's priority score.
+    pub priority: f64,
+    /// Visits this year and what the norm expects by now (for `visits_behind`).
+    pub visits: i64,
+    pub visits_expected: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -825,6 +833,21 @@ impl Store {
                 out.push(r);
             }
         }
+        // The queue: waiting for a successor first, then waiting for the successor;
+        // within each, the points that matter most first.
+        let weights = self.governance_rules().await?.weights;
+        let stage = |s: RematchStatus| match s {
+            RematchStatus::Open => 0,
+            RematchStatus::Confirmed => 1,
+            RematchStatus::Acknowledged => 2,
+        };
+        out.sort_by(|a, b| {
+            stage(a.status).cmp(&stage(b.status)).then(
+                priority(b.indicators, weights)
+                    .score
+                    .total_cmp(&priority(a.indicators, weights).score),
+            )
+        });
         Ok(out)
     }
 
@@ -890,6 +913,29 @@ impl Store {
         let r = self.rematch(id, scope).await?;
         let point = self.point(r.point_id, &DataScope::everything()).await?;
         let rules = self.governance_rules().await?;
+        let max = usize::try_from(rules.max_points_per_official).unwrap_or(1);
+        // Only those who may take the point under the link rules: not already linked
+        // to it, and with room for one more.
+        let mut eligible = Vec::new();
+        for c in self.post_holders(&point.place_path, on).await? {
+            let links: Vec<(i64, Validity)> = self
+                .links_of_person(c.person_id)
+                .await?
+                .iter()
+                .map(|l| (l.point_id, l.validity()))
+                .collect();
+            if check_link(&links, point.id, Validity { from: on, to: None }, max).is_ok() {
+                eligible.push(c);
+            }
+        }
+        Ok(rank_successors(&r.post, eligible))
+    }
+
+    /// Officials who hold a post on `on` in an organisation serving the district of
+    /// `place_path`, each with their load (the priorities of the points they hold
+    /// that day), by id.
+    pub async fn post_holders(&self, place_path: &str, on: NaiveDate) -> Result<Vec<Candidate>> {
+        let rules = self.governance_rules().await?;
         let on_text = on.to_string();
         let rows = sqlx::query(
             "SELECT DISTINCT pe.id, pe.name, rel.post FROM relations rel \
@@ -901,7 +947,7 @@ impl Store {
              ORDER BY pe.id",
         )
         .bind(&on_text)
-        .bind(format!("{}%", county_prefix(&point.place_path)))
+        .bind(format!("{}%", county_prefix(place_path)))
         .fetch_all(&self.reader)
         .await?;
         let mut by_person: BTreeMap<i64, (String, String)> = BTreeMap::new();
@@ -929,7 +975,7 @@ impl Store {
                 *load.entry(pid).or_default() += priority(ind, rules.weights).score;
             }
         }
-        let candidates = by_person
+        Ok(by_person
             .into_iter()
             .map(|(person_id, (name, post))| Candidate {
                 person_id,
@@ -937,8 +983,7 @@ impl Store {
                 post,
                 load: load.get(&person_id).copied().unwrap_or(0.0),
             })
-            .collect();
-        Ok(rank_successors(&r.post, candidates))
+            .collect())
     }
 
     /// An admin confirms `successor_id` for re-match `id` on `on`: the successor must
@@ -1670,37 +1715,30 @@ impl Store {
             let linked = linked_now.remove(&p.id).unwrap_or_default();
             let rematch = open.iter().find(|(id, _)| *id == p.id);
             let visits_expected = expected(rules.min_visits_per_year);
+            let warn = |code: &str| Warning {
+                code: code.into(),
+                point_id: p.id,
+                point_name: p.name.clone(),
+                priority: score,
+                visits: f.visits,
+                visits_expected,
+            };
             if linked.is_empty() {
-                let high = score >= HIGH_PRIORITY;
-                warnings.push(Warning {
-                    code: if high {
-                        "unlinked_high_priority"
-                    } else {
-                        "unlinked"
-                    }
-                    .into(),
-                    point_id: p.id,
-                    point_name: p.name.clone(),
-                    detail: format!("priority {score:.1}"),
-                });
+                warnings.push(warn(if score >= HIGH_PRIORITY {
+                    "unlinked_high_priority"
+                } else {
+                    "unlinked"
+                }));
             }
-            if let Some((_, status)) = rematch {
-                if status == "confirmed" {
-                    warnings.push(Warning {
-                        code: "handover_pending".into(),
-                        point_id: p.id,
-                        point_name: p.name.clone(),
-                        detail: "the successor has not acknowledged the handover".into(),
-                    });
-                }
+            match rematch.map(|(_, status)| status.as_str()) {
+                Some("confirmed") => warnings.push(warn("handover_pending")),
+                // Others may still hold the point: the change of post still needs a
+                // successor decided.
+                Some(_) => warnings.push(warn("rematch_open")),
+                None => {}
             }
             if f.visits < visits_expected {
-                warnings.push(Warning {
-                    code: "visits_behind".into(),
-                    point_id: p.id,
-                    point_name: p.name.clone(),
-                    detail: format!("{} of {} visits", f.visits, visits_expected),
-                });
+                warnings.push(warn("visits_behind"));
             }
             point_lines.push(PointLine {
                 priority: score,
@@ -1714,9 +1752,10 @@ impl Store {
         // High-priority unlinked points first, then the rest by severity.
         let rank = |c: &str| match c {
             "unlinked_high_priority" => 0,
-            "handover_pending" => 1,
-            "unlinked" => 2,
-            _ => 3,
+            "rematch_open" => 1,
+            "handover_pending" => 2,
+            "unlinked" => 3,
+            _ => 4,
         };
         warnings.sort_by(|a, b| {
             rank(&a.code)
@@ -1736,7 +1775,8 @@ impl Store {
 
 const REMATCH_SELECT: &str = "SELECT r.id, r.point_id, c.name AS point_name, c.place_path, \
      r.predecessor_id, pp.name AS predecessor_name, r.post, r.ended_on, r.status, r.successor_id, \
-     sp.name AS successor_name, r.opened_at, r.confirmed_at, r.acknowledged_at \
+     sp.name AS successor_name, r.opened_at, r.confirmed_at, r.acknowledged_at, \
+     c.task_load, c.weakness, c.complexity \
      FROM rematches r JOIN contact_points c ON c.id = r.point_id \
      JOIN people pp ON pp.id = r.predecessor_id LEFT JOIN people sp ON sp.id = r.successor_id";
 
@@ -1759,6 +1799,7 @@ fn rematch_from_row(r: &AnyRow) -> Result<Rematch> {
         confirmed_at: opt_ts(r, "confirmed_at")?,
         acknowledged_at: opt_ts(r, "acknowledged_at")?,
         items: Vec::new(),
+        indicators: indicators_of(r)?,
     })
 }
 

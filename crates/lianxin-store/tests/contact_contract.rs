@@ -75,7 +75,11 @@ async fn seed(store: &Store) -> Vec<i64> {
     store.create_org(&actor(), &all, &org).await.unwrap();
     let key = PiiKey::from_master(&[3; 32]);
     let mut ids = Vec::new();
-    for (name, post) in [("甲", Some("区委常委")), ("乙", Some("副区长")), ("丙", None)] {
+    for (name, post) in [
+        ("甲", Some("区委常委")),
+        ("乙", Some("副区长")),
+        ("丙", None),
+    ] {
         let p = store
             .create_person(
                 &actor(),
@@ -101,7 +105,10 @@ async fn seed(store: &Store) -> Vec<i64> {
                 ..Default::default()
             })
             .unwrap();
-            store.create_relation(&actor(), &all, p.id, &d).await.unwrap();
+            store
+                .create_relation(&actor(), &all, p.id, &d)
+                .await
+                .unwrap();
         }
         ids.push(p.id);
     }
@@ -133,13 +140,31 @@ async fn a_post_ending_opens_rematches_and_the_successor_takes_over(store: &Stor
     let ky = point(store, "150207.BYXL.KY", (90, 90, 60)).await;
     let hy = point(store, "150207.BYXL.HY", (30, 30, 30)).await;
     let from = Validity::new(day("2025-01-01"), None).unwrap();
-    store.link_official(&actor(), &all, ky, ids[0], from).await.unwrap();
-    store.link_official(&actor(), &all, hy, ids[0], from).await.unwrap();
+    store
+        .link_official(&actor(), &all, ky, ids[0], from)
+        .await
+        .unwrap();
+    store
+        .link_official(&actor(), &all, hy, ids[0], from)
+        .await
+        .unwrap();
     // The same point twice over overlapping days is refused, as is a person without a post.
-    let e = store.link_official(&actor(), &all, ky, ids[0], from).await.unwrap_err();
-    assert!(matches!(e, StoreError::Invalid(ref v) if v.code == "overlapping_link"), "{e:?}");
-    let e = store.link_official(&actor(), &all, hy, ids[2], from).await.unwrap_err();
-    assert!(matches!(e, StoreError::Invalid(ref v) if v.code == "holds_no_post"), "{e:?}");
+    let e = store
+        .link_official(&actor(), &all, ky, ids[0], from)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::Invalid(ref v) if v.code == "overlapping_link"),
+        "{e:?}"
+    );
+    let e = store
+        .link_official(&actor(), &all, hy, ids[2], from)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::Invalid(ref v) if v.code == "holds_no_post"),
+        "{e:?}"
+    );
 
     // 甲's post ends on 2026-03-01: both links end that day, two re-matches open.
     let post = store
@@ -150,7 +175,10 @@ async fn a_post_ending_opens_rematches_and_the_successor_takes_over(store: &Stor
         .find(|r| r.post.is_some())
         .unwrap();
     let end = day("2026-03-01");
-    store.end_relation(&actor(), &all, post.id, end).await.unwrap();
+    store
+        .end_relation(&actor(), &all, post.id, end)
+        .await
+        .unwrap();
     let open = store.rematches(&all, &[RematchStatus::Open]).await.unwrap();
     assert_eq!(open.len(), 2);
     for link in store.links_of_person(ids[0]).await.unwrap() {
@@ -163,17 +191,32 @@ async fn a_post_ending_opens_rematches_and_the_successor_takes_over(store: &Stor
         candidates.iter().map(|c| c.person_id).collect::<Vec<_>>(),
         [ids[1]]
     );
-    let e = store.confirm_rematch(&actor(), &all, rid, ids[2], end).await.unwrap_err();
+    let e = store
+        .confirm_rematch(&actor(), &all, rid, ids[2], end)
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::Invalid(ref v) if v.code == "holds_no_post"));
-    let r = store.confirm_rematch(&actor(), &all, rid, ids[1], end).await.unwrap();
+    let r = store
+        .confirm_rematch(&actor(), &all, rid, ids[1], end)
+        .await
+        .unwrap();
     assert_eq!(r.status, RematchStatus::Confirmed);
     // Only the successor acknowledges; then the point is linked again.
-    assert!(store.acknowledge_rematch(&actor(), ids[0], rid, end).await.is_err());
-    let r = store.acknowledge_rematch(&actor(), ids[1], rid, end).await.unwrap();
+    assert!(store
+        .acknowledge_rematch(&actor(), ids[0], rid, end)
+        .await
+        .is_err());
+    let r = store
+        .acknowledge_rematch(&actor(), ids[1], rid, end)
+        .await
+        .unwrap();
     assert_eq!(r.status, RematchStatus::Acknowledged);
     let links = store.point_links(ky).await.unwrap();
     assert_eq!(links.len(), 2);
-    assert_eq!((links[1].person_id, links[1].rematch_id), (ids[1], Some(rid)));
+    assert_eq!(
+        (links[1].person_id, links[1].rematch_id),
+        (ids[1], Some(rid))
+    );
     // A second acknowledgement is a conflict.
     assert!(matches!(
         store.acknowledge_rematch(&actor(), ids[1], rid, end).await,
@@ -202,8 +245,16 @@ async fn visits_are_tallied_and_checked(store: &Store, _: Engine) {
         photos: Vec::new(),
     };
     let today = day("2026-06-30");
-    for (d, p) in [("2025-12-31", ids[0]), ("2026-01-02", ids[0]), ("2026-05-01", ids[0]), ("2026-06-30", ids[1])] {
-        store.record_visit(&actor(), &all, &visit(d, p), today).await.unwrap();
+    for (d, p) in [
+        ("2025-12-31", ids[0]),
+        ("2026-01-02", ids[0]),
+        ("2026-05-01", ids[0]),
+        ("2026-06-30", ids[1]),
+    ] {
+        store
+            .record_visit(&actor(), &all, &visit(d, p), today)
+            .await
+            .unwrap();
     }
     let e = store
         .record_visit(&actor(), &all, &visit("2026-07-01", ids[0]), today)
@@ -211,7 +262,10 @@ async fn visits_are_tallied_and_checked(store: &Store, _: Engine) {
         .unwrap_err();
     assert!(matches!(e, StoreError::Invalid(ref v) if v.code == "visit_in_future"));
     let fast = store.district_view(&all, 2026, today).await.unwrap();
-    let slow = store.district_view_by_scan(&all, 2026, today).await.unwrap();
+    let slow = store
+        .district_view_by_scan(&all, 2026, today)
+        .await
+        .unwrap();
     assert_eq!(fast, slow);
     assert_eq!(fast.totals.visits, 3, "2025's visit is not in 2026");
     let v2025 = store.district_view(&all, 2025, today).await.unwrap();
@@ -229,7 +283,10 @@ async fn visits_are_tallied_and_checked(store: &Store, _: Engine) {
         .await
         .unwrap();
     assert_eq!(
-        listed.iter().map(|v| v.visited_on.to_string()).collect::<Vec<_>>(),
+        listed
+            .iter()
+            .map(|v| v.visited_on.to_string())
+            .collect::<Vec<_>>(),
         ["2026-06-30", "2026-05-01", "2026-01-02"]
     );
 }

@@ -159,8 +159,12 @@ pub async fn ensure_loaded(store: &Store, key: &PiiKey) -> Result<()> {
     }
     let started = std::time::Instant::now();
     load(store, key).await?;
-    tiers::load(store).await.context("loading the demo's organisation tiers")?;
-    community::load(store).await.context("loading the demo's grids and 双进 registrations")?;
+    tiers::load(store)
+        .await
+        .context("loading the demo's organisation tiers")?;
+    community::load(store)
+        .await
+        .context("loading the demo's grids and 双进 registrations")?;
     store
         .meta_set(LOADED_MARKER, &lianxin_store::now_text())
         .await?;

@@ -3,9 +3,10 @@
 //! quarterly report to employers, and household-visit coverage.
 //!
 //! Reads need `ReadGovernance`, writes `ManageCommunity`; everything is filtered by the
-//! caller's place scope (`lianxin_store::grids`). Refusals of the community's own rules
-//! keep their stable code — `household_in_two_grids`, `overlapping_registration`,
-//! `not_registered` … — so clients can tell them apart; see docs/api.md.
+//! caller's place scope (`lianxin_store::grids`). A refusal by one of the community's
+//! rules is a 422 `invalid_field` whose `reason` names the rule —
+//! `household_in_two_grids`, `overlapping_registration`, `not_registered` … — so
+//! clients can tell them apart; see docs/api.md.
 
 use super::{parse_i64, parse_limit};
 use crate::error::{ApiError, ApiResult};
@@ -43,32 +44,10 @@ pub fn routes() -> Router<AppState> {
         .route("/coverage", get(coverage))
 }
 
-/// The codes of the community's rules, answered as themselves (422) rather than as
-/// the generic `invalid_field`.
-pub(crate) const RULE_CODES: &[&str] = &[
-    "household_in_two_grids",
-    "already_assigned",
-    "grid_outside_community",
-    "overlapping_registration",
-    "not_a_party_member",
-    "not_registered",
-];
-
-/// A store error as the API answers it.
+/// A store error as the API answers it: a broken community rule is a 422 whose
+/// `reason` names the rule (`household_in_two_grids` …), like every other rule.
 pub(crate) fn api_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Invalid(v) => validation(v),
-        other => other.into(),
-    }
-}
-
-fn validation(v: ValidationError) -> ApiError {
-    match RULE_CODES.iter().find(|c| **c == v.code) {
-        Some(code) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, v.message).with_field(v.field)
-        }
-        None => v.into(),
-    }
+    e.into()
 }
 
 fn created(v: Value) -> Response {

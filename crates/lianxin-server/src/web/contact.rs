@@ -66,7 +66,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/points", get(points))
         .route("/points/{id}", get(point))
+        .route("/points/new", post(create_point))
         .route("/points/{id}/indicators", post(set_indicators))
+        .route("/points/{id}/link", post(link_official))
         .route(
             "/visits/new",
             get(visit_form).post(visit_post).layer(upload),
@@ -144,12 +146,34 @@ fn status_text(lang: Lang, s: &str) -> String {
 
 // ----- points -----
 
-async fn points(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn points(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<QueryParams<PointsQuery>, ApiError>,
+) -> Response {
     let (c, frame) =
         match caller_with(&state, &headers, "/points", Permission::ReadGovernance).await {
             Ok(x) => x,
             Err(r) => return r,
         };
+    let acknowledged = q.ok().and_then(|QueryParams(q)| q.acknowledged).is_some();
+    let ok = acknowledged.then(|| tr(frame.lang, "ct_acknowledged"));
+    points_page(&state, &frame, &c, None, &[], ok).await
+}
+
+#[derive(Deserialize, Default)]
+struct PointsQuery {
+    acknowledged: Option<String>,
+}
+
+async fn points_page(
+    state: &AppState,
+    frame: &Frame,
+    c: &Caller,
+    problem: Option<Problem>,
+    form: &[(String, String)],
+    ok: Option<String>,
+) -> Response {
     let lang = frame.lang;
     let r: Result<Response, ApiError> = async {
         let rules = state.store.governance_rules().await?;
@@ -202,20 +226,116 @@ async fn points(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 demands => l.figures.demands,
             })
             .collect();
-        Ok(frame.render(
-            &state,
+        let kinds: Vec<Value> = lianxin_domain::contact::PointKind::ALL
+            .iter()
+            .map(|k| context! { code => k.as_str(), name => tr(lang, &format!("ct_kind_{}", k.as_str())) })
+            .collect();
+        let kept: std::collections::BTreeMap<&str, &str> =
+            form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let status = problem.as_ref().map_or(StatusCode::OK, |p| p.status);
+        let mut resp = frame.render(
+            state,
             "points.html",
             context! {
                 mine,
                 handovers => Value::from_serialize(&handovers),
                 my_visits,
                 rows,
+                kinds,
+                kept,
                 can_record => c.role().allows(Permission::RecordVisits),
+                manage => c.role().allows(Permission::ManageGovernance),
+                problem => problem.as_ref().map(problem_value),
+                ok,
             },
-        ))
+        );
+        *resp.status_mut() = status;
+        Ok(resp)
     }
     .await;
-    unwrap_page(&state, &frame, r)
+    unwrap_page(state, frame, r)
+}
+
+/// The organisation department adds a point from the form on `/points`.
+async fn create_point(State(state): State<AppState>, req: Request) -> Response {
+    let (c, frame, form) = match posted(&state, req, "/points", Permission::ManageGovernance).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let num = |k: &str| -> Result<u8, ApiError> {
+        field(&form, k)
+            .trim()
+            .parse::<u8>()
+            .map_err(|_| ApiError::invalid(k, "0 to 100"))
+    };
+    let result: Result<i64, ApiError> = async {
+        let p = state
+            .store
+            .create_point(
+                &c.actor(),
+                &c.account.scope,
+                &lianxin_store::contact::NewPoint {
+                    kind: lianxin_domain::contact::PointKind::parse(field(&form, "kind"))?,
+                    name: opt(&form, "name").map(String::from),
+                    place_code: field(&form, "place").trim().to_string(),
+                    org_code: opt(&form, "org").map(|s| s.trim().to_string()),
+                    sector: opt(&form, "sector").map(String::from),
+                    indicators: PointIndicators::new(
+                        num("task_load")?,
+                        num("weakness")?,
+                        num("complexity")?,
+                    )?,
+                },
+            )
+            .await?;
+        Ok(p.id)
+    }
+    .await;
+    match result {
+        Ok(id) => see_other(&format!("/points/{id}")),
+        Err(e) => match from_api(frame.lang, e) {
+            Ok(p) => points_page(&state, &frame, &c, Some(p), &form, None).await,
+            Err(e) => page_error(&state, &frame, e.status),
+        },
+    }
+}
+
+/// The organisation department links an official to a point from its page.
+async fn link_official(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let (c, frame, form) = match posted(&state, req, "/points", Permission::ManageGovernance).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return page_error(&state, &frame, StatusCode::NOT_FOUND);
+    };
+    let result: Result<(), ApiError> = async {
+        let person: i64 = field(&form, "person_id")
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid("person_id", "choose an official"))?;
+        let from = parse_day("valid_from", field(&form, "valid_from"))?;
+        let validity = lianxin_domain::relation::Validity::new(from, None)?;
+        state
+            .store
+            .link_official(&c.actor(), &c.account.scope, id, person, validity)
+            .await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => see_other(&format!("/points/{id}")),
+        Err(e) => match from_api(frame.lang, e) {
+            Ok(p) => point_page(&state, &frame, &c, id, Some(p)).await,
+            Err(e) => page_error(&state, &frame, e.status),
+        },
+    }
 }
 
 fn today_year() -> i32 {
@@ -305,6 +425,17 @@ async fn point_page(
                 person => v.person_name.clone(), notes => v.notes.chars().take(60).collect::<String>(),
             })
             .collect();
+        let holders: Vec<Value> = if c.role().allows(Permission::ManageGovernance) {
+            state
+                .store
+                .post_holders(&p.place_path, today)
+                .await?
+                .iter()
+                .map(|k| context! { id => k.person_id, name => k.name.clone(), post => k.post.clone(), load => format!("{:.1}", k.load) })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let rematches = state.store.rematches(&c.account.scope, &[RematchStatus::Open, RematchStatus::Confirmed]).await?;
         let open = rematches.iter().find(|r| r.point_id == id).map(|r| context! { id => r.id, status => rematch_label(lang, r.status) });
         Ok(frame.render(
@@ -315,7 +446,8 @@ async fn point_page(
                 kind => tr(lang, &format!("ct_kind_{}", p.kind.as_str())),
                 score => explained["priority"]["score"].as_f64(),
                 high => explained["priority"]["high"].as_bool(),
-                parts, links, visits, demands, open,
+                parts, links, visits, demands, open, holders,
+                today => today.to_string(),
                 linked => state.store.point_links(id).await?.iter().any(|l| l.validity().contains(today)),
                 manage => c.role().allows(Permission::ManageGovernance),
                 can_record => c.role().allows(Permission::RecordVisits),
@@ -715,7 +847,12 @@ async fn governance_page(
         .map(|w| {
             context! {
                 code => w.code.clone(), text => tr(lang, &format!("ct_warn_{}", w.code)),
-                point_id => w.point_id, point => w.point_name.clone(), detail => w.detail.clone(),
+                point_id => w.point_id, point => w.point_name.clone(),
+            detail => if w.code == "visits_behind" {
+                tr(lang, "ct_detail_visits").replacen("{}", &w.visits.to_string(), 1).replacen("{}", &w.visits_expected.to_string(), 1)
+            } else {
+                format!("{} {:.1}", tr(lang, "ct_priority"), w.priority)
+            },
             }
         })
         .collect();
@@ -915,6 +1052,7 @@ async fn rematches_page(
 ) -> Response {
     let lang = frame.lang;
     let r: Result<Response, ApiError> = async {
+        let weights = state.store.governance_rules().await?.weights;
         let list: Vec<Value> = state
             .store
             .rematches(&c.account.scope, &[])
@@ -925,6 +1063,8 @@ async fn rematches_page(
                 post => r.post.clone(), ended_on => r.ended_on.to_string(),
                 status => rematch_label(lang, r.status), status_code => r.status.as_str(),
                 successor => r.successor_name.clone(),
+                priority => format!("{:.1}", lianxin_domain::contact::priority(r.indicators, weights).score),
+                high => lianxin_domain::contact::priority(r.indicators, weights).score >= lianxin_domain::contact::HIGH_PRIORITY,
             })
             .collect();
         // Officials who hold a post and a point now: whose change of post can be recorded.
@@ -1036,6 +1176,7 @@ async fn rematch_page(
             "rematch.html",
             context! {
                 r => Value::from_serialize(&r),
+                acknowledged_at => r.acknowledged_at.map(local_time),
                 status => rematch_label(lang, r.status),
                 candidates, items,
                 problem => problem.as_ref().map(problem_value),

@@ -410,6 +410,9 @@ fn field_label(lang: Lang, field: &str) -> String {
 fn explain(lang: Lang, status: StatusCode, code: &str, field: &str, detail: &str) -> Problem {
     let t = |k: &str| tr(lang, k);
     let label = field_label(lang, field);
+    // A rule with its own explanation (`err_visit_in_future` …) says it best.
+    let own = format!("err_{code}");
+    let own_text = t(&own);
     let message = match (code, field) {
         ("wrong_state", _) => t("err_wrong_state"),
         ("not_yours", _) => t("err_not_yours"),
@@ -423,6 +426,7 @@ fn explain(lang: Lang, status: StatusCode, code: &str, field: &str, detail: &str
         ("required", _) => t("err_required").replace("{}", &label),
         ("too_long", _) => t("err_too_long").replace("{}", &label),
         ("unroutable", _) => t("err_unroutable"),
+        _ if own_text != own => own_text,
         (_, "place" | "lat") => t("err_place"),
         (_, "phone" | "reporter_phone") => t("err_phone"),
         (_, "category") => t("err_category"),
@@ -468,7 +472,7 @@ pub(super) fn from_api(lang: Lang, e: ApiError) -> Result<Problem, ApiError> {
     Ok(explain(
         lang,
         e.status,
-        e.code,
+        e.reason.unwrap_or(e.code),
         e.field.as_deref().unwrap_or(""),
         &e.message,
     ))

@@ -5,8 +5,11 @@
 //! `bench demands` measures (a) demand intake through the HTTP API with 64 concurrent
 //! clients on SQLite with durable commits, against the raw durable insert rate of the
 //! same settings, and (b) the three-rates dashboard over a year of demands, against a
-//! full scan. Everything runs in this process on fresh databases in a temporary
-//! folder, removed at the end. Progress goes to stderr, results to stdout.
+//! full scan. `bench governance` measures the district dashboard (officials × points ×
+//! visits × demands) over a province-sized world against the same view counted from
+//! the visits table (see `governance.rs`). Everything runs in this process on fresh
+//! databases in a temporary folder, removed at the end. Progress goes to stderr,
+//! results to stdout.
 
 mod dashboard;
 mod governance;

@@ -1,0 +1,11 @@
+import { launchBrowser, loggedInPage, url } from './lib/helpers.mjs';
+const browser = await launchBrowser();
+const { page } = await loggedInPage(browser, 'admin');
+await page.goto(url('/governance'));
+console.log(await page.locator('input[name=max_points_per_official]').inputValue());
+console.log(await page.locator('#officials-table tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim()).slice(0,3).join(' | '))));
+console.log(await page.locator('#gov-points-table tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim()).slice(0,3).join(' | '))));
+console.log(await page.locator('#warnings li').evaluateAll((ls) => ls.map((l) => l.className + ' ' + l.textContent.trim())));
+await page.goto(url('/rematches'));
+console.log(await page.locator('#post-change-person option').allInnerTexts());
+await browser.close();
