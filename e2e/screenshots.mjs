@@ -3,7 +3,9 @@
 //   LIANXIN_URL=http://127.0.0.1:18089 node e2e/screenshots.mjs [OUT_DIR]
 //
 // Logs in as the demo accounts and writes PNGs into OUT_DIR (default: docs/images/
-// at the repo root, created if missing). Needs a running `lianxin demo` server.
+// at the repo root, created if missing). Needs a running, fresh `lianxin demo` server
+// (it submits a demand and ends an official's post). To refresh only some images,
+// write to a temp folder and copy those.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +78,8 @@ async function main() {
 
     await loopShots(browser);
     await contactShots(browser);
+    await communityShots(browser);
+    await tiersShots(browser);
   } finally {
     await browser.close();
   }
@@ -160,6 +164,8 @@ async function contactShots(browser) {
   const open = (await row.count()) ? row.first() : apage.locator('#rematch-table tr[data-status=open]').first();
   if (await open.count()) {
     await go(apage, new URL(await open.locator('a').getAttribute('href'), url('/')).pathname);
+    const proposed = await apage.locator('#candidates li[data-candidate]').count();
+    if (proposed === 0) console.warn('warning: the re-match proposes no successors');
   } else {
     console.warn('warning: no open re-match; capturing the queue instead');
   }
@@ -173,6 +179,39 @@ async function contactShots(browser) {
   await go(ppage, '/visits/new');
   await shot(ppage, 'contact-visit-phone.png');
   await phone.close();
+}
+
+/** Community work: the household-visit coverage heat table (as admin, every community
+ *  with grids). */
+async function communityShots(browser) {
+  const adm = await newContext(browser, { viewport: DESKTOP });
+  const apage = await adm.newPage();
+  await go(apage, '/login');
+  await login(apage, 'admin');
+  await go(apage, '/coverage');
+  if ((await apage.locator('section.community-coverage').count()) === 0) {
+    console.warn('warning: /coverage shows no community');
+  }
+  await shot(apage, 'community-coverage.png');
+  await adm.close();
+}
+
+/** Organisation tiers: the board of the demo's year, with the lagging branch's
+ *  evidence opened. */
+async function tiersShots(browser) {
+  const adm = await newContext(browser, { viewport: DESKTOP });
+  const apage = await adm.newPage();
+  await go(apage, '/login');
+  await login(apage, 'admin');
+  await go(apage, '/tiers?year=2026');
+  const lagging = apage.locator('#tier-lagging details.tier-org', { hasText: '二道沙河西村党支部' });
+  if (await lagging.count()) {
+    await lagging.first().evaluate((d) => { d.open = true; });
+  } else {
+    console.warn('warning: 二道沙河西村党支部 is not in the lagging column');
+  }
+  await shot(apage, 'tiers-board.png');
+  await adm.close();
 }
 
 main().catch((e) => {

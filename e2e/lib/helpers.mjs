@@ -178,3 +178,63 @@ export async function logoutCsrf(page) {
     return field ? field.value : null;
   });
 }
+
+/**
+ * Click a form's submit button and wait for the page the POST leads to (after any
+ * redirect). Returns the POST's own response (303 on success, 4xx when refused).
+ */
+export async function submit(page, button, path) {
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path),
+    page.waitForEvent('load'),
+    button.click(),
+  ]);
+  return resp;
+}
+
+/** Navigate and assert a 200 answer. */
+export async function goOk(page, path) {
+  const resp = await page.goto(url(path));
+  assert.ok(resp, `GET ${path}: no response`);
+  assert.equal(resp.status(), 200, `GET ${path} answered ${resp.status()}`);
+  return resp;
+}
+
+/** The page's horizontal extent (more than the viewport = sideways scrolling). */
+export async function scrollWidth(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth);
+}
+
+/** Minimal CSV reader (RFC 4180 quotes), for the exports. */
+export function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field); rows.push(row); row = []; field = '';
+    } else field += c;
+  }
+  if (field !== '' || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+/**
+ * Click a download link and read what arrives: asserts a UTF-8 BOM and returns
+ * { name, rows } (blank rows dropped). The context needs `acceptDownloads: true`.
+ */
+export async function downloadCsv(page, link) {
+  const { readFile } = await import('node:fs/promises');
+  const [dl] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const bytes = await readFile(await dl.path());
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], `${dl.suggestedFilename()} starts with a UTF-8 BOM`);
+  const rows = parseCsv(bytes.toString('utf8').replace(/^\uFEFF/, '')).filter((r) => r.some((c) => c !== ''));
+  return { name: dl.suggestedFilename(), rows };
+}

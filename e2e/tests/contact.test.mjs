@@ -1,9 +1,12 @@
 // Officials' contact points (党建联系点) in a real browser: the district view and its
 // figures, the points pages and the priority explained, the re-match when an official
 // changes post and the handover to the successor, end to end (admin records the change,
-// confirms a successor; the successor acknowledges and the point is theirs), a point
-// left with nobody showing as unlinked, recording a visit on a phone with a demand that
-// enters the loop, a visit dated in the future refused, the English switch, CSV exports.
+// the queue orders it by status and priority, every point of hers warns rematch_open and
+// a point still held by others shows the re-match banner; only successors the link rules
+// allow are proposed; the successor acknowledges and the point is theirs), a point left
+// with nobody showing as unlinked, recording a visit on a phone with a demand that
+// enters the loop, a visit dated in the future refused, refusals and warning details in
+// Chinese (and English once switched), the English switch, CSV exports.
 //
 // Writes to the shared server: ends the posts of 钱玉兰 (re-match of 开元社区 handed to
 // 赵立群 = jy.official and acknowledged; 哈业胡同村 left open) and 其木格 (赛汗社区, confirmed,
@@ -11,7 +14,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { launchBrowser, newContext, loggedInPage, url, PHONE } from '../lib/helpers.mjs';
+import {
+  launchBrowser, loggedInPage, url, PHONE, submit, goOk, scrollWidth, parseCsv,
+} from '../lib/helpers.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -28,26 +33,6 @@ const RIDERS = '九原区外卖骑手群体'; // the unlinked high-priority sect
 /** A text unique to this run. */
 function unique(text) {
   return `${text}（测试 ${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}）`;
-}
-
-/**
- * Click a form's submit button and wait for the page the POST leads to (after any
- * redirect). Returns the POST's own response (303 on success, 4xx when refused).
- */
-async function submit(page, button, path) {
-  const [resp] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path),
-    page.waitForEvent('load'),
-    button.click(),
-  ]);
-  return resp;
-}
-
-async function goOk(page, path) {
-  const resp = await page.goto(url(path));
-  assert.ok(resp, `GET ${path}: no response`);
-  assert.equal(resp.status(), 200, `GET ${path} answered ${resp.status()}`);
-  return resp;
 }
 
 function num(text) {
@@ -159,31 +144,6 @@ async function endPost(page, name) {
   return { personId, on };
 }
 
-async function scrollWidth(page) {
-  return page.evaluate(() => document.documentElement.scrollWidth);
-}
-
-/** Minimal CSV reader (RFC 4180 quotes), for the exports. */
-function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field); rows.push(row); row = []; field = '';
-    } else field += c;
-  }
-  if (field !== '' || row.length) { row.push(field); rows.push(row); }
-  return rows;
-}
-
 test('the district view: officials, visits, demands, and the unlinked high-priority point', { timeout: 60_000 }, async () => {
   const { context, page } = await loggedInPage(browser, 'admin');
   try {
@@ -254,6 +214,17 @@ test('the points pages: my points, every point, a priority explained', { timeout
     // The organisation department's pages are not an official's.
     const r = await page.goto(url('/rematches'));
     assert.equal(r.status(), 403, '/rematches is for the organisation department');
+  } finally {
+    await context.close();
+  }
+});
+
+test('the organisation department\'s /points: the page title is just the title', async () => {
+  const { context, page } = await loggedInPage(browser, 'admin');
+  try {
+    await goOk(page, '/points');
+    assert.equal(await page.locator('#new-point-form').count(), 1, 'the new-point form is on the page once');
+    assert.equal(await page.title(), '党建联系点 · 连心');
   } finally {
     await context.close();
   }

@@ -1579,10 +1579,14 @@ impl Store {
         }
         // Demands collected at the points, received in the year, with the visiting
         // official; medians need the individual times, so they are read row by row.
+        // `CROSS JOIN` makes SQLite start from the scope's points (a few dozen for a
+        // district) rather than from every demand of the year; PostgreSQL plans it
+        // like any inner join.
         let demand_rows = sqlx::query(
-            "SELECT d.point_id, v.person_id, d.received_at, d.answered_at FROM demands d \
-             JOIN contact_points c ON c.id = d.point_id JOIN visits v ON v.id = d.visit_id \
-             WHERE c.place_path LIKE $1 AND d.received_at >= $2 AND d.received_at < $3 \
+            "SELECT d.point_id, v.person_id, d.received_at, d.answered_at FROM contact_points c \
+             CROSS JOIN demands d JOIN visits v ON v.id = d.visit_id \
+             WHERE d.point_id = c.id AND c.place_path LIKE $1 \
+             AND d.received_at >= $2 AND d.received_at < $3 \
              AND d.status NOT IN ('rejected', 'merged')",
         )
         .bind(&places)

@@ -604,10 +604,11 @@ async fn render_needs(
         Ok(n) => n,
         Err(e) => return super::fail(state, frame, e.into()),
     };
-    // Who may claim: the members registered with each community on the list today.
-    let mut members: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
+    // Who may claim: the members registered with each community on the list today,
+    // read once per community; each need stars those whose skills it asks for.
+    let mut registered: BTreeMap<i64, Vec<_>> = BTreeMap::new();
     for n in needs.iter().filter(|n| n.status == NeedStatus::Open) {
-        if members.contains_key(&n.community_id) {
+        if registered.contains_key(&n.community_id) {
             continue;
         }
         let regs = state
@@ -621,21 +622,26 @@ async fn render_needs(
             )
             .await
             .unwrap_or_default();
-        members.insert(
-            n.community_id,
-            regs.iter()
-                .filter_map(|r| {
-                    let matches = n.skills.iter().any(|s| r.skills.contains(s));
-                    r.person_id.map(|id| {
-                        context! {
-                            id, name => r.person_name.clone().unwrap_or_default(),
-                            skills => r.skills.join("、"), matches,
-                        }
-                    })
-                })
-                .collect(),
-        );
+        registered.insert(n.community_id, regs);
     }
+    let members_for = |n: &lianxin_store::grids::Need| -> Vec<Value> {
+        registered
+            .get(&n.community_id)
+            .map(|regs| {
+                regs.iter()
+                    .filter_map(|r| {
+                        let matches = n.skills.iter().any(|s| r.skills.contains(s));
+                        r.person_id.map(|id| {
+                            context! {
+                                id, name => r.person_name.clone().unwrap_or_default(),
+                                skills => r.skills.join("、"), matches,
+                            }
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let rows: Vec<Value> = needs
         .iter()
         .map(|n| {
@@ -647,7 +653,7 @@ async fn render_needs(
                 claimed_by => n.claimed_by_name.clone(), claimed_by_id => n.claimed_by,
                 done_on => n.done_on.map(|d| d.to_string()), hours => n.hours.map(hours_text),
                 outcome => n.outcome.clone(), posted_at => n.posted_at.get(..10).unwrap_or("").to_string(),
-                members => members.get(&n.community_id).cloned().unwrap_or_default(),
+                members => if n.status == NeedStatus::Open { members_for(n) } else { Vec::new() },
             }
         })
         .collect();

@@ -131,7 +131,7 @@ CREATE TABLE visit_tallies (
 -- was first answered (for "time to answer").
 ALTER TABLE demands ADD COLUMN point_id INTEGER REFERENCES contact_points(id);
 ALTER TABLE demands ADD COLUMN answered_at TEXT;
-CREATE INDEX demands_point ON demands(point_id);
+CREATE INDEX demands_point ON demands(point_id, received_at);
 CREATE INDEX demands_visit ON demands(visit_id);
 
 -- ---- grids and households, 双进 registration, needs and service records ----------

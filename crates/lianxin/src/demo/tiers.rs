@@ -1,4 +1,4 @@
-//! Organisation tiers of the demo world (抓两头带中间): 2026 indicators for most
+//! Organisation tiers of the demo world (抓两头带中间): this year's indicators for most
 //! party organisations of `demo/world.toml`, spread so that the board has advanced,
 //! middle and lagging organisations (and a few not yet assessed), an improvement plan
 //! with tracked actions for a lagging village branch, and model designations.
@@ -14,8 +14,10 @@ use lianxin_domain::tiers::Indicator;
 use lianxin_store::audit::Actor;
 use lianxin_store::Store;
 
-/// The year the demo assesses.
-const YEAR: i64 = 2026;
+/// The year the demo assesses: the current one, so the board is never stale.
+fn this_year(today: NaiveDate) -> i64 {
+    i64::from(chrono::Datelike::year(&today))
+}
 
 /// The five indicators, and how far each sits from the organisation's mean (they sum
 /// to zero, so the score is the base below).
@@ -60,14 +62,14 @@ const SCORES: &[(&str, f64)] = &[
     ("YKS-BKT-EDHZ", 87.0),
 ];
 
-/// (organisation code, title, year).
+/// (organisation code, title, years before this one).
 const DESIGNATIONS: &[(&str, &str, i64)] = &[
-    ("YKS-BKT-EDHZ", "模范支部", 2025),
-    ("YKS-BKT-EDHZ", "五星级党支部", 2025),
-    ("JY-BYXL-KY", "先进基层党组织", 2025),
-    ("XLHT-XRTL-HRM", "先进基层党组织", 2025),
-    ("HHHT-WMPS", "坚强堡垒", 2025),
-    ("JY-BYXL-KY", "五星级党支部", 2026),
+    ("YKS-BKT-EDHZ", "模范支部", 1),
+    ("YKS-BKT-EDHZ", "五星级党支部", 1),
+    ("JY-BYXL-KY", "先进基层党组织", 1),
+    ("XLHT-XRTL-HRM", "先进基层党组织", 1),
+    ("HHHT-WMPS", "坚强堡垒", 1),
+    ("JY-BYXL-KY", "五星级党支部", 0),
 ];
 
 /// The evidence behind a value, worded as the record would be.
@@ -114,15 +116,12 @@ fn note(name: &str, value: f64) -> String {
     }
 }
 
-fn day(s: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").with_context(|| format!("demo date {s}"))
-}
-
 /// Loads the demo tiers; call after the world (its organisations) is loaded.
 pub async fn load(store: &Store) -> Result<()> {
     let actor = Actor::system("demo");
     let all = DataScope::everything();
     let today = local_day(chrono::Utc::now());
+    let year = this_year(today);
     for (code, base) in SCORES {
         let org = store
             .org_by_code(code)
@@ -136,7 +135,7 @@ pub async fn load(store: &Store) -> Result<()> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         store
-            .set_indicators(&actor, &all, org.id, YEAR, &set, today)
+            .set_indicators(&actor, &all, org.id, year, &set, today)
             .await
             .with_context(|| format!("demo tiers: indicators of {code}"))?;
     }
@@ -152,23 +151,25 @@ pub async fn load(store: &Store) -> Result<()> {
             &actor,
             &all,
             lagging.id,
-            YEAR,
-            "二道沙河西村党支部整顿提升方案（2026）",
+            year,
+            &format!("二道沙河西村党支部整顿提升方案（{year}）"),
         )
         .await?;
+    // Due dates around today: one long past (and done), one past, one ahead.
     let actions = [
-        ("配齐配强支部班子，补选支委2名", "2026-03-31"),
-        ("规范“三会一课”，建立月度计划和台账", "2026-06-30"),
-        ("党群服务中心统一挂牌，固定开放时间", "2026-12-31"),
+        ("配齐配强支部班子，补选支委2名", -240),
+        ("规范“三会一课”，建立月度计划和台账", -60),
+        ("党群服务中心统一挂牌，固定开放时间", 30),
     ];
     let mut ids = Vec::new();
-    for (title, due) in actions {
+    for (title, days) in actions {
+        let due = today + chrono::Duration::days(days);
         let a = store
-            .add_plan_action(&actor, &all, plan.id, title, day(due)?, today)
+            .add_plan_action(&actor, &all, plan.id, title, due, today)
             .await?;
         ids.push(a.id);
     }
-    let done_on = day("2026-03-20")?.min(today);
+    let done_on = today - chrono::Duration::days(250);
     store
         .complete_action(
             &actor,
@@ -180,13 +181,13 @@ pub async fn load(store: &Store) -> Result<()> {
         )
         .await?;
 
-    for (code, title, year) in DESIGNATIONS {
+    for (code, title, years_ago) in DESIGNATIONS {
         let org = store
             .org_by_code(code)
             .await?
             .with_context(|| format!("demo tiers: no organisation {code}"))?;
         store
-            .award_designation(&actor, &all, org.id, title, *year)
+            .award_designation(&actor, &all, org.id, title, year - years_ago)
             .await
             .with_context(|| format!("demo tiers: {title} for {code}"))?;
     }
@@ -235,9 +236,9 @@ mod tests {
         let key = lianxin_domain::pii::PiiKey::from_master(&[7; 32]);
         // The world's load runs this module's `load` too.
         crate::demo::ensure_loaded(&store, &key).await.unwrap();
-        let today = day("2026-11-28").unwrap();
+        let today = local_day(chrono::Utc::now());
         let board = store
-            .tier_board(&DataScope::everything(), YEAR, today)
+            .tier_board(&DataScope::everything(), this_year(today), today)
             .await
             .unwrap();
         assert_eq!(
@@ -256,7 +257,7 @@ mod tests {
         assert_eq!((edshx.plans, edshx.overdue_actions), (1, 1));
         assert_eq!(
             store
-                .designations(&DataScope::everything(), Some(2025))
+                .designations(&DataScope::everything(), Some(this_year(today) - 1))
                 .await
                 .unwrap()
                 .len(),
