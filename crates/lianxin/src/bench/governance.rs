@@ -13,13 +13,26 @@
 //! collected on a point visit carry the visit and its point.
 //!
 //! Only the loading is done that way: the timed calls are `Store::district_view` and
-//! `Store::district_view_by_scan` on a `Store` opened as the server opens one.
+//! `Store::district_view_by_scan` on a `Store` opened as the server opens one, and
+//! the page itself, `GET /governance?year=…`, from the real server (`AppState::new`,
+//! `lianxin_server::router`, axum on 127.0.0.1) on the same database, requested by an
+//! administrator scoped to the district who logged in through the login form.
 
 use super::{median, Row};
 use anyhow::{bail, Context, Result};
+use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
 use lianxin_domain::calendar::local_day;
-use lianxin_domain::role::DataScope;
+use lianxin_domain::pii::PiiKey;
+use lianxin_domain::role::{DataScope, Role};
+use lianxin_server::{router, AppState, Settings};
+use lianxin_store::accounts::NewAccount;
+use lianxin_store::audit::Actor;
 use lianxin_store::contact::DistrictView;
 use lianxin_store::testing::TempDir;
 use lianxin_store::Store;
@@ -28,8 +41,10 @@ use rand::{Rng, SeedableRng};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
+use tokio::task::JoinHandle;
 
 /// The province's leagues and cities (GB/T 2260 codes of Inner Mongolia).
 const CITIES: [(&str, &str); 12] = [
@@ -174,10 +189,28 @@ pub async fn run(dir: &TempDir, scale: &Scale) -> Result<(String, Vec<Row>)> {
         org_path: None,
     };
     eprintln!(
-        "bench: timing the district view of {} {} ({} runs)",
+        "bench: starting the server; logging in as an administrator of {} {}",
+        biggest.code, biggest.name
+    );
+    let mut page = Page::start(&store, &biggest.code).await?;
+    let path = format!("/governance?year={year}");
+    page.probe(&path).await?;
+    eprintln!(
+        "bench: timing the district view of {} {} and GET {path}, alternately ({} runs)",
         biggest.code, biggest.name, scale.view_runs
     );
-    let (view_ms, view) = time_view(&store, &district, year, today, scale.view_runs, false).await?;
+    let timed = time_view_and_page(
+        &store,
+        &mut page,
+        &path,
+        &district,
+        year,
+        today,
+        scale.view_runs,
+    )
+    .await;
+    page.stop();
+    let (view_ms, view, page_ms, page_bytes) = timed?;
     eprintln!("bench:   timing its full scan ({} runs)", scale.scan_runs);
     let (scan_ms, scan) = time_view(&store, &district, year, today, scale.scan_runs, true).await?;
     agree("district", &view, &scan)?;
@@ -197,7 +230,7 @@ pub async fn run(dir: &TempDir, scale: &Scale) -> Result<(String, Vec<Row>)> {
     agree("province", &province, &province_scan)?;
     store.close().await;
 
-    let (view_ms, scan_ms) = (median(&view_ms), median(&scan_ms));
+    let (view_ms, scan_ms, page_ms) = (median(&view_ms), median(&scan_ms), median(&page_ms));
     let (province_ms, province_scan_ms) = (median(&province_ms), median(&province_scan_ms));
     let t = &view.totals;
     let rows = vec![
@@ -213,6 +246,16 @@ pub async fn run(dir: &TempDir, scale: &Scale) -> Result<(String, Vec<Row>)> {
         )
         .against("full scan", scan_ms)
         .target("< 200 ms", view_ms < 200.0),
+        Row::new(
+            format!(
+                "district page GET {path} ({} KB of HTML)",
+                page_bytes.div_ceil(1024)
+            ),
+            page_ms,
+            "ms",
+        )
+        .against("district view (store)", view_ms)
+        .target("< 200 ms", page_ms < 200.0),
         Row::new(
             format!(
                 "province view {year} ({} districts, {} points)",
@@ -278,6 +321,55 @@ async fn time_view(
     Ok((times, last.context("no run")?))
 }
 
+/// Times `runs` district views and as many requests of the page that shows it, one
+/// after the other, so that a slow patch of a busy machine lands on both; returns
+/// both lists of times (ms), the last view and the size of the last page. Every page
+/// must be a 200 with the headline; the last one must show the last view's totals.
+async fn time_view_and_page(
+    store: &Store,
+    page: &mut Page,
+    path: &str,
+    scope: &DataScope,
+    year: i32,
+    today: NaiveDate,
+    runs: usize,
+) -> Result<(Vec<f64>, DistrictView, Vec<f64>, usize)> {
+    let (mut view_ms, mut page_ms) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        let view = store
+            .district_view(scope, year, today)
+            .await
+            .context("the district view")?;
+        view_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        let start = Instant::now();
+        let body = page.get_page(path).await?;
+        page_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        last = Some((view, body));
+    }
+    let show = |times: &[f64]| {
+        let each: Vec<String> = times.iter().map(|t| format!("{t:.1}")).collect();
+        each.join(", ")
+    };
+    eprintln!("bench:   view {} ms", show(&view_ms));
+    eprintln!("bench:   page {} ms", show(&page_ms));
+    let (view, body) = last.context("no run")?;
+    let shown = headline_numbers(&body);
+    let expected = vec![
+        view.officials.len() as u64,
+        u64::try_from(view.totals.visits)?,
+        u64::try_from(view.totals.demands)?,
+    ];
+    if shown != expected {
+        bail!(
+            "the page's headline shows {shown:?} (officials, visits, demands), the store's view \
+             {expected:?}"
+        );
+    }
+    Ok((view_ms, view, page_ms, body.len()))
+}
+
 /// The sanity check: the view from the tallies must be the view from the scan.
 fn agree(what: &str, view: &DistrictView, scan: &DistrictView) -> Result<()> {
     let (a, b) = (&view.totals, &scan.totals);
@@ -297,6 +389,206 @@ fn agree(what: &str, view: &DistrictView, scan: &DistrictView) -> Result<()> {
         bail!("the {what} view and its full scan agree on totals but not line by line");
     }
     Ok(())
+}
+
+// ----- the page -----
+
+/// The administrator the page is requested as.
+const USERNAME: &str = "bench.admin";
+const PASSWORD: &str = "bench-password-1";
+
+/// The real server on 127.0.0.1 and one keep-alive connection to it, logged in.
+struct Page {
+    sender: SendRequest<Full<Bytes>>,
+    host: HeaderValue,
+    /// `lx_session=…` once logged in.
+    cookie: Option<HeaderValue>,
+    task: JoinHandle<()>,
+}
+
+impl Page {
+    /// Creates an administrator scoped to the place `code`, serves the application
+    /// on a free port and logs in through the login form, as a browser does.
+    async fn start(store: &Store, code: &str) -> Result<Page> {
+        let hash = lianxin_server::auth::hash_password(PASSWORD)
+            .map_err(|e| anyhow::anyhow!("hashing the password: {}", e.message))?;
+        store
+            .create_account(
+                &Actor::system("bench"),
+                &NewAccount {
+                    username: USERNAME.into(),
+                    display_name: "压测管理员".into(),
+                    password_hash: hash,
+                    role: Role::Admin,
+                    scope_place_code: Some(code.into()),
+                    scope_org_code: None,
+                    person_id: None,
+                },
+            )
+            .await?;
+        let state = AppState::new(
+            store.clone(),
+            PiiKey::from_master(&[7; 32]),
+            Settings::default(),
+        )
+        .await
+        .context("starting the server (AppState::new)")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("bench: the server stopped: {e}");
+            }
+        });
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            // A broken connection shows as a failed request.
+            let _ = conn.await;
+        });
+        let mut page = Page {
+            sender,
+            host: HeaderValue::from_str(&addr.to_string())?,
+            cookie: None,
+            task,
+        };
+        page.login().await?;
+        Ok(page)
+    }
+
+    /// GET /login for the form's CSRF token and the pre-login cookie it is bound to,
+    /// then POST /login: a 303 that sets the session cookie.
+    async fn login(&mut self) -> Result<()> {
+        let (status, headers, body) = self.send(Method::GET, "/login", None, None).await?;
+        if status != StatusCode::OK {
+            bail!("GET /login answered {status}");
+        }
+        let html = String::from_utf8_lossy(&body);
+        let csrf = html
+            .split_once("name=\"csrf\" value=\"")
+            .and_then(|(_, rest)| rest.split('"').next())
+            .context("the login form has no csrf field")?;
+        let pre = set_cookie(&headers, lianxin_server::auth::PRELOGIN_COOKIE)
+            .context("GET /login set no pre-login cookie")?;
+        let form = format!(
+            "csrf={}&username={}&password={}",
+            form_encode(csrf),
+            form_encode(USERNAME),
+            form_encode(PASSWORD)
+        );
+        let (status, headers, body) = self
+            .send(Method::POST, "/login", Some(&pre), Some(form))
+            .await?;
+        let session = set_cookie(&headers, lianxin_server::auth::SESSION_COOKIE)
+            .filter(|c| !c.ends_with('='));
+        match session {
+            Some(c) if status == StatusCode::SEE_OTHER => {
+                self.cookie = Some(HeaderValue::from_str(&c)?);
+                Ok(())
+            }
+            _ => bail!(
+                "POST /login answered {status} without a session: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            ),
+        }
+    }
+
+    /// One request on the connection; the whole body is read.
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        cookie: Option<&str>,
+        form: Option<String>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes)> {
+        self.sender.ready().await?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, self.host.clone());
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        } else if let Some(c) = &self.cookie {
+            req = req.header(COOKIE, c.clone());
+        }
+        if form.is_some() {
+            req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let req = req.body(Full::new(Bytes::from(form.unwrap_or_default())))?;
+        let res = self
+            .sender
+            .send_request(req)
+            .await
+            .with_context(|| format!("requesting {path}"))?;
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok((parts.status, parts.headers, body))
+    }
+
+    /// The page, which must be a 200 with the headline.
+    async fn get_page(&mut self, path: &str) -> Result<Bytes> {
+        let (status, _, body) = self.send(Method::GET, path, None, None).await?;
+        if status != StatusCode::OK || !contains(&body, b"id=\"headline\"") {
+            bail!(
+                "GET {path} answered {status} without the headline: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
+        }
+        Ok(body)
+    }
+
+    /// One request outside the measurement: the benchmark stops before timing a page
+    /// that does not work, and the template is rendered once.
+    async fn probe(&mut self, path: &str) -> Result<()> {
+        self.get_page(path).await.map(|_| ())
+    }
+
+    fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// `name=value` of the cookie `name` among the response's `Set-Cookie` headers.
+fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|kv| kv.split_once('=').is_some_and(|(k, _)| k.trim() == name))
+        .map(|kv| kv.trim().to_string())
+}
+
+/// `application/x-www-form-urlencoded` for one value.
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The numbers in the page's headline paragraph, in order.
+fn headline_numbers(html: &[u8]) -> Vec<u64> {
+    let html = String::from_utf8_lossy(html);
+    let Some((_, rest)) = html.split_once("id=\"headline\"") else {
+        return Vec::new();
+    };
+    let text = rest
+        .split_once('>')
+        .map_or("", |(_, t)| t.split("</").next().unwrap_or(""));
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 // ----- the world -----
@@ -1232,6 +1524,30 @@ mod tests {
     }
 
     #[test]
+    fn the_page_is_read_as_a_browser_reads_it() {
+        let mut h = HeaderMap::new();
+        h.append(
+            SET_COOKIE,
+            HeaderValue::from_static("lx_pre=; Path=/; Max-Age=0"),
+        );
+        h.append(
+            SET_COOKIE,
+            HeaderValue::from_static("lx_session=abc=d; Path=/; HttpOnly"),
+        );
+        assert_eq!(
+            set_cookie(&h, "lx_session").as_deref(),
+            Some("lx_session=abc=d")
+        );
+        assert_eq!(set_cookie(&h, "lx_pre").as_deref(), Some("lx_pre="));
+        assert_eq!(set_cookie(&h, "lx_lang"), None);
+        assert_eq!(form_encode("a b+c/é"), "a%20b%2Bc%2F%C3%A9");
+        let html =
+            "<p class=\"lead\" id=\"headline\">17 名领导干部，走访 6,843 次，收集诉求 1270 件</p>";
+        assert_eq!(headline_numbers(html.as_bytes()), vec![17, 6, 843, 1270]);
+        assert_eq!(headline_numbers(b"<p>no headline</p>"), Vec::<u64>::new());
+    }
+
+    #[test]
     fn statements_number_their_parameters() {
         assert_eq!(
             insert_sql("t", &["a", "b"], 2),
@@ -1259,11 +1575,13 @@ mod tests {
         let (facts, rows) = run(&dir, &scale).await.unwrap();
         assert!(facts.contains("3000 households"), "{facts}");
         assert!(facts.contains("20000 visits"), "{facts}");
-        assert_eq!(rows.len(), 6);
-        assert!(rows
-            .iter()
-            .all(|r| r.met || r.name.starts_with("district view")));
-        assert!(rows[2].value > 0.0, "the district has point visits");
+        assert_eq!(rows.len(), 7);
+        assert!(rows.iter().all(|r| r.met || r.name.starts_with("district")));
+        assert!(rows[1]
+            .name
+            .starts_with("district page GET /governance?year="));
+        assert!(rows[1].value > 0.0 && rows[1].baseline_value.is_some());
+        assert!(rows[3].value > 0.0, "the district has point visits");
 
         let db = dir.0.join("governance.db");
         let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))

@@ -7,9 +7,10 @@
 //! same settings, and (b) the three-rates dashboard over a year of demands, against a
 //! full scan. `bench governance` measures the district dashboard (officials × points ×
 //! visits × demands) over a province-sized world against the same view counted from
-//! the visits table (see `governance.rs`). Everything runs in this process on fresh
-//! databases in a temporary folder, removed at the end. Progress goes to stderr,
-//! results to stdout.
+//! the visits table, and the page that shows it (`GET /governance`) from the real
+//! server against the store call it wraps (see `governance.rs`). Everything runs in
+//! this process on fresh databases in a temporary folder, removed at the end.
+//! Progress goes to stderr, results to stdout.
 
 mod dashboard;
 mod governance;
@@ -36,7 +37,8 @@ pub enum BenchCommand {
         json: bool,
     },
     /// The district dashboard (officials × points × visits × demands) over a
-    /// province-sized world vs the same view counted from the visits table.
+    /// province-sized world vs the same view counted from the visits table, and its
+    /// page over HTTP.
     Governance {
         /// A smaller world (about 1/20: 12 districts, 500,000 visits), under a minute.
         #[arg(long)]
