@@ -304,7 +304,8 @@ fn link_from_row(r: &AnyRow) -> Result<PointLink> {
 
 const VISIT_SELECT: &str = "SELECT v.id, v.point_id, c.name AS point_name, v.person_id, \
      pe.name AS person_name, v.kind, v.visited_on, v.place_id, pl.name AS place_name, \
-     v.participants, v.notes, v.follow_up, v.follow_up_person_id, v.follow_up_done_at, v.created_at \
+     v.participants, v.notes, v.follow_up, v.follow_up_person_id, v.follow_up_done_at, v.created_at, \
+     v.place_path \
      FROM visits v JOIN people pe ON pe.id = v.person_id JOIN places pl ON pl.id = v.place_id \
      LEFT JOIN contact_points c ON c.id = v.point_id";
 
@@ -1320,10 +1321,7 @@ impl Store {
             .fetch_optional(&self.reader)
             .await?
             .ok_or(StoreError::not_found("visit"))?;
-        let path: String = sqlx::query_scalar("SELECT place_path FROM visits WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.reader)
-            .await?;
+        let path: String = row.try_get("place_path")?;
         if !scope.allows_place(&path) {
             return Err(StoreError::not_found("visit"));
         }

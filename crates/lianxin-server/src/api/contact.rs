@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiCaller, Id, JsonBody, QueryParams};
 use crate::AppState;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -562,16 +562,6 @@ struct VisitListQuery {
     limit: Option<String>,
 }
 
-fn opt_i64(field: &str, raw: Option<&str>) -> ApiResult<Option<i64>> {
-    raw.filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            s.trim()
-                .parse::<i64>()
-                .map_err(|_| ApiError::invalid(field, "must be a whole number"))
-        })
-        .transpose()
-}
-
 async fn list_visits(
     State(state): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -584,11 +574,11 @@ async fn list_visits(
             .transpose()
     };
     let query = VisitQuery {
-        point_id: opt_i64("point_id", q.point_id.as_deref())?,
-        person_id: opt_i64("person_id", q.person_id.as_deref())?,
+        point_id: super::parse_i64("point_id", q.point_id.as_deref())?,
+        person_id: super::parse_i64("person_id", q.person_id.as_deref())?,
         from: day("from", q.from.as_deref())?,
         to: day("to", q.to.as_deref())?,
-        limit: opt_i64("limit", q.limit.as_deref())?.unwrap_or(100),
+        limit: super::parse_limit(q.limit.as_deref(), 100, 1000)?,
     };
     let visits = state.store.visits(&c.account.scope, &query).await?;
     Ok(Json(json!({ "visits": visits })))
@@ -632,19 +622,7 @@ async fn visit_photo(
     let (id, photo) = (path_id(&id)?, path_id(&photo)?);
     state.store.visit(id, &c.account.scope).await?;
     let (content_type, bytes) = state.store.visit_photo(id, photo).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
-            (header::CACHE_CONTROL, "private, max-age=86400".into()),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; sandbox".into(),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(super::demands::image_response(content_type, bytes))
 }
 
 // ----- the district view -----

@@ -270,7 +270,13 @@ pub async fn photo(
 /// A stored photo, served so that a browser can only ever show it as an image.
 pub async fn photo_response(state: &AppState, id: i64, photo: i64) -> ApiResult<Response> {
     let (content_type, bytes) = state.store.demand_photo(id, photo).await?;
-    Ok((
+    Ok(image_response(content_type, bytes))
+}
+
+/// Image bytes a browser may only ever show as an image (no sniffing, no scripts),
+/// cached privately: demand and visit photos alike.
+pub(crate) fn image_response(content_type: String, bytes: Vec<u8>) -> Response {
+    (
         [
             (header::CONTENT_TYPE, content_type),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
@@ -282,7 +288,7 @@ pub async fn photo_response(state: &AppState, id: i64, photo: i64) -> ApiResult<
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 pub(crate) fn path_id(raw: &str) -> ApiResult<i64> {

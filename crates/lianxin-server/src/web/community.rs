@@ -8,8 +8,8 @@
 //! A refused form shows the page again with the reason, in the visitor's language, and
 //! the status the API would give.
 
-use super::{field, page_caller, page_error, read_form, today, Frame};
-use crate::auth::{self, Caller};
+use super::{field, page_error, today, Frame};
+use crate::auth::Caller;
 use crate::i18n::{self, Lang};
 use crate::AppState;
 use axum::extract::{Path, Request, State};
@@ -144,12 +144,7 @@ async fn caller(
     here: &str,
     permission: Permission,
 ) -> Result<(Caller, Frame), Response> {
-    let caller = page_caller(state, headers).await?;
-    let frame = Frame::new(state, headers, here, Some(&caller));
-    if !caller.role().allows(permission) {
-        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
-    }
-    Ok((caller, frame))
+    super::permitted_caller(state, headers, here, permission).await
 }
 
 /// A posted form from a caller who may keep the community, with a valid CSRF token.
@@ -158,15 +153,7 @@ async fn posted(
     req: Request,
     here: &str,
 ) -> Result<(Caller, Frame, Vec<(String, String)>), Response> {
-    let headers = req.headers().clone();
-    let (caller, frame) = caller(state, &headers, here, Permission::ManageCommunity).await?;
-    let Some(form) = read_form(req, 64 * 1024).await else {
-        return Err(page_error(state, &frame, StatusCode::BAD_REQUEST));
-    };
-    if frame.csrf.is_empty() || !auth::same(field(&form, "csrf"), &frame.csrf) {
-        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
-    }
-    Ok((caller, frame, form))
+    super::posted_form(state, req, here, Permission::ManageCommunity, 64 * 1024).await
 }
 
 fn opt(form: &[(String, String)], name: &str) -> Option<String> {

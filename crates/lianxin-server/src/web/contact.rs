@@ -16,9 +16,9 @@
 use super::demands::intake::read_upload;
 use super::demands::{
     category_options, field, from_api, from_store, local_time, opt, problem_value, see_other,
-    small_form, status_label, tr, Problem,
+    status_label, tr, Problem,
 };
-use super::{page_caller, page_error, Frame};
+use super::{page_error, Frame};
 use crate::api::contact::{
     point_json, record_visit, today, visit_photo_of, year_of, CollectedDemand,
 };
@@ -94,12 +94,7 @@ async fn caller_with(
     here: &str,
     permission: Permission,
 ) -> Result<(Caller, Frame), Response> {
-    let caller = page_caller(state, headers).await?;
-    let frame = Frame::new(state, headers, here, Some(&caller));
-    if !caller.role().allows(permission) {
-        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
-    }
-    Ok((caller, frame))
+    super::permitted_caller(state, headers, here, permission).await
 }
 
 /// A posted small form, after the caller, permission and CSRF checks.
@@ -109,15 +104,7 @@ async fn posted(
     here: &str,
     permission: Permission,
 ) -> Result<(Caller, Frame, Vec<(String, String)>), Response> {
-    let headers = req.headers().clone();
-    let (caller, frame) = caller_with(state, &headers, here, permission).await?;
-    let Some(form) = small_form(req).await else {
-        return Err(page_error(state, &frame, StatusCode::BAD_REQUEST));
-    };
-    if frame.csrf.is_empty() || !auth::same(field(&form, "csrf"), &frame.csrf) {
-        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
-    }
-    Ok((caller, frame, form))
+    super::posted_form(state, req, here, permission, 256 * 1024).await
 }
 
 fn unwrap_page(state: &AppState, frame: &Frame, r: Result<Response, ApiError>) -> Response {
@@ -748,21 +735,7 @@ async fn visit_photo(
         return page_error(&state, &frame, StatusCode::NOT_FOUND);
     }
     match state.store.visit_photo(id, photo).await {
-        Ok((content_type, bytes)) => {
-            use axum::response::IntoResponse;
-            (
-                [
-                    (axum::http::header::CONTENT_TYPE, content_type),
-                    (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
-                    (
-                        axum::http::header::CONTENT_SECURITY_POLICY,
-                        "default-src 'none'; sandbox".into(),
-                    ),
-                ],
-                bytes,
-            )
-                .into_response()
-        }
+        Ok((content_type, bytes)) => crate::api::demands::image_response(content_type, bytes),
         Err(_) => page_error(&state, &frame, StatusCode::NOT_FOUND),
     }
 }

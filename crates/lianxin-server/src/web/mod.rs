@@ -270,6 +270,42 @@ async fn page_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Re
     }
 }
 
+/// The signed-in caller of a page who is allowed `permission`, with the page's frame:
+/// the login page for a visitor, the 403 page for a role without it.
+async fn permitted_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    here: &str,
+    permission: Permission,
+) -> Result<(Caller, Frame), Response> {
+    let caller = page_caller(state, headers).await?;
+    let frame = Frame::new(state, headers, here, Some(&caller));
+    if !caller.role().allows(permission) {
+        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
+    }
+    Ok((caller, frame))
+}
+
+/// An urlencoded form of at most `limit` bytes, posted by a caller allowed
+/// `permission`, once the session's CSRF token is checked.
+async fn posted_form(
+    state: &AppState,
+    req: Request,
+    here: &str,
+    permission: Permission,
+    limit: usize,
+) -> Result<(Caller, Frame, Vec<(String, String)>), Response> {
+    let headers = req.headers().clone();
+    let (caller, frame) = permitted_caller(state, &headers, here, permission).await?;
+    let Some(form) = read_form(req, limit).await else {
+        return Err(page_error(state, &frame, StatusCode::BAD_REQUEST));
+    };
+    if frame.csrf.is_empty() || !auth::same(field(&form, "csrf"), &frame.csrf) {
+        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
+    }
+    Ok((caller, frame, form))
+}
+
 /// A registry page's caller: signed in and allowed to read the registry.
 async fn registry_caller(
     state: &AppState,

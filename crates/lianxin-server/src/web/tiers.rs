@@ -8,8 +8,8 @@
 //! Forms post back here, go through the same store calls as the API, and answer with
 //! a redirect (303) on success or the page again with the refusal explained.
 
-use super::{fail, field, page_caller, page_error, read_form, Frame};
-use crate::auth::{self, Caller};
+use super::{fail, field, page_error, Frame};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Id, QueryParams};
 use crate::i18n::{self, Lang};
@@ -89,12 +89,7 @@ async fn tiers_caller(
     headers: &HeaderMap,
     here: &str,
 ) -> Result<(Caller, Frame), Response> {
-    let caller = page_caller(state, headers).await?;
-    let frame = Frame::new(state, headers, here, Some(&caller));
-    if !caller.role().allows(Permission::ReadGovernance) {
-        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
-    }
-    Ok((caller, frame))
+    super::permitted_caller(state, headers, here, Permission::ReadGovernance).await
 }
 
 /// A form post: signed in, allowed to manage governance, with the session's CSRF
@@ -103,20 +98,8 @@ async fn manage_form(
     state: &AppState,
     req: Request,
 ) -> Result<(Caller, Frame, Vec<(String, String)>), Response> {
-    let headers = req.headers().clone();
     let here = req.uri().path().to_string();
-    let caller = page_caller(state, &headers).await?;
-    let frame = Frame::new(state, &headers, &here, Some(&caller));
-    if !caller.role().allows(Permission::ManageGovernance) {
-        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
-    }
-    let Some(form) = read_form(req, FORM_LIMIT).await else {
-        return Err(page_error(state, &frame, StatusCode::BAD_REQUEST));
-    };
-    if frame.csrf.is_empty() || !auth::same(field(&form, "csrf"), &frame.csrf) {
-        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
-    }
-    Ok((caller, frame, form))
+    super::posted_form(state, req, &here, Permission::ManageGovernance, FORM_LIMIT).await
 }
 
 /// A refusal shown on the page: the status, a sentence in the visitor's language and

@@ -7,15 +7,14 @@
 //! desk so the next demand is routed and timed by the new rules.
 
 use super::{
-    explain, failed, field, from_api, from_store, opt, problem_value, see_other, small_form, tr,
-    Problem,
+    explain, failed, field, from_api, from_store, opt, problem_value, see_other, tr, Problem,
 };
 use crate::api::demands::{add_routing_rule, set_time_limit};
-use crate::auth::{self, Caller};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
 use crate::i18n::Lang;
-use crate::web::{page_caller, page_error, Frame};
+use crate::web::{page_error, Frame};
 use crate::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -37,12 +36,7 @@ pub struct AdminQuery {
 const CONFIRMATIONS: [&str; 4] = ["rule_added", "rule_deleted", "limit_set", "calendar_set"];
 
 async fn admin_caller(state: &AppState, headers: &HeaderMap) -> Result<(Caller, Frame), Response> {
-    let caller = page_caller(state, headers).await?;
-    let frame = Frame::new(state, headers, "/admin/loop", Some(&caller));
-    if !caller.role().allows(Permission::ManageLoop) {
-        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
-    }
-    Ok((caller, frame))
+    crate::web::permitted_caller(state, headers, "/admin/loop", Permission::ManageLoop).await
 }
 
 async fn render(
@@ -178,15 +172,14 @@ async fn posted(
     state: &AppState,
     req: Request,
 ) -> Result<(Caller, Frame, Vec<(String, String)>), Response> {
-    let headers = req.headers().clone();
-    let (caller, frame) = admin_caller(state, &headers).await?;
-    let Some(form) = small_form(req).await else {
-        return Err(page_error(state, &frame, StatusCode::BAD_REQUEST));
-    };
-    if frame.csrf.is_empty() || !auth::same(field(&form, "csrf"), &frame.csrf) {
-        return Err(page_error(state, &frame, StatusCode::FORBIDDEN));
-    }
-    Ok((caller, frame, form))
+    crate::web::posted_form(
+        state,
+        req,
+        "/admin/loop",
+        Permission::ManageLoop,
+        256 * 1024,
+    )
+    .await
 }
 
 /// After a change: back to the page with a confirmation, or the page with the refusal.
