@@ -4,6 +4,19 @@
 
 const ALPHABET: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 
+const NOT_BASE45: u8 = 0xFF;
+
+/// Each byte's value in the alphabet, or `NOT_BASE45`: a gate decodes every scan.
+const VALUE: [u8; 256] = {
+    let mut t = [NOT_BASE45; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Why a text is not Base45.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Base45Error {
@@ -40,12 +53,9 @@ pub fn encode(bytes: &[u8]) -> String {
 pub fn decode(text: &str) -> Result<Vec<u8>, Base45Error> {
     let values: Vec<u32> = text
         .bytes()
-        .map(|c| {
-            ALPHABET
-                .iter()
-                .position(|a| *a == c)
-                .map(|p| p as u32)
-                .ok_or(Base45Error::BadCharacter)
+        .map(|c| match VALUE[usize::from(c)] {
+            NOT_BASE45 => Err(Base45Error::BadCharacter),
+            v => Ok(u32::from(v)),
         })
         .collect::<Result<_, _>>()?;
     if values.len() % 3 == 1 {

@@ -15,6 +15,7 @@
 //!   whether the rider is inside or outside. The first failure is the answer.
 
 pub mod base45;
+mod cbor;
 pub mod qr;
 pub mod ticket;
 

@@ -3,6 +3,7 @@
 //! Ed25519 signature over [`proof_message`]. `LX1:` and Base45 are all QR
 //! alphanumeric characters, so the code stays small (about 380 characters).
 
+use crate::cbor::Reader;
 use crate::{base45, Deny};
 use ciborium::value::Value;
 use ed25519_dalek::{Signer, SigningKey};
@@ -65,20 +66,18 @@ impl Pass {
             return Err(Deny::Malformed);
         }
         let bytes = base45::decode(body).map_err(|_| Deny::Malformed)?;
-        let v: Value = ciborium::de::from_reader(&bytes[..]).map_err(|_| Deny::Malformed)?;
-        let Value::Array(items) = v else {
+        let mut r = Reader::new(&bytes);
+        if r.array()? != 3 {
             return Err(Deny::Malformed);
-        };
-        let [ticket, step, proof]: [Value; 3] = items.try_into().map_err(|_| Deny::Malformed)?;
-        let (Value::Bytes(ticket), Value::Integer(step), Value::Bytes(proof)) =
-            (ticket, step, proof)
-        else {
-            return Err(Deny::Malformed);
-        };
+        }
+        let ticket = r.bytes()?.to_vec();
+        let step = r.uint()?;
+        let proof = r.fixed::<64>()?;
+        r.end()?;
         Ok(Pass {
             ticket,
-            step: u64::try_from(step).map_err(|_| Deny::Malformed)?,
-            proof: proof.try_into().map_err(|_| Deny::Malformed)?,
+            step,
+            proof,
         })
     }
 }

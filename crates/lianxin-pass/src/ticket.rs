@@ -16,6 +16,7 @@
 //!
 //! About 170 bytes in all: no name, phone or ID number is ever in it.
 
+use crate::cbor::Reader;
 use crate::{Deny, KeyId};
 use ciborium::value::{Integer, Value};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -78,14 +79,36 @@ fn protected_header(kid: &KeyId) -> Vec<u8> {
     ]))
 }
 
-/// The bytes both sides sign: COSE's `Sig_structure` for a Sign1 message.
+/// The bytes both sides sign: COSE's `Sig_structure` for a Sign1 message,
+/// `["Signature1", protected, h'', payload]`. Written by hand (the encoding is fixed
+/// and the gate builds it for every scan); a test checks it against the CBOR library.
 fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
-    cbor(&Value::Array(vec![
-        Value::Text("Signature1".into()),
-        Value::Bytes(protected.to_vec()),
-        Value::Bytes(Vec::new()),
-        Value::Bytes(payload.to_vec()),
-    ]))
+    let mut out = Vec::with_capacity(16 + protected.len() + payload.len() + 6);
+    out.push(0x84); // array of 4
+    out.push(0x6A); // text of 10
+    out.extend_from_slice(b"Signature1");
+    bstr_header(&mut out, protected.len());
+    out.extend_from_slice(protected);
+    out.push(0x40); // empty external_aad
+    bstr_header(&mut out, payload.len());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A CBOR byte-string header for `len` bytes.
+fn bstr_header(out: &mut Vec<u8>, len: usize) {
+    match len {
+        0..=23 => out.push(0x40 | len as u8),
+        24..=0xFF => out.extend_from_slice(&[0x58, len as u8]),
+        0x100..=0xFFFF => {
+            out.push(0x59);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(0x5A);
+            out.extend_from_slice(&(len as u32).to_be_bytes());
+        }
+    }
 }
 
 impl Issuer {
@@ -127,102 +150,89 @@ pub struct TrustList {
     pub keys: Vec<TrustedKey>,
 }
 
-/// The four parts of a COSE_Sign1 message, not yet checked.
-struct Parts {
-    protected: Vec<u8>,
-    payload: Vec<u8>,
+/// The four parts of a COSE_Sign1 message, not yet checked, borrowed from it.
+struct Parts<'a> {
+    protected: &'a [u8],
+    payload: &'a [u8],
     signature: [u8; 64],
     kid: KeyId,
 }
 
-fn bytes_of(v: Value) -> Result<Vec<u8>, Deny> {
-    match v {
-        Value::Bytes(b) => Ok(b),
-        _ => Err(Deny::Malformed),
-    }
-}
-
-fn fixed<const N: usize>(v: Value) -> Result<[u8; N], Deny> {
-    bytes_of(v)?.try_into().map_err(|_| Deny::Malformed)
-}
-
-fn uint(v: &Value) -> Result<u64, Deny> {
-    match v {
-        Value::Integer(i) => u64::try_from(*i).map_err(|_| Deny::Malformed),
-        _ => Err(Deny::Malformed),
-    }
-}
-
-fn small_int(v: &Value) -> Option<i128> {
-    match v {
-        Value::Integer(i) => Some(i128::from(*i)),
-        _ => None,
-    }
-}
-
-fn split(bytes: &[u8]) -> Result<Parts, Deny> {
-    let v: Value = ciborium::de::from_reader(bytes).map_err(|_| Deny::Malformed)?;
-    let Value::Array(items) = v else {
-        return Err(Deny::Malformed);
-    };
-    let [protected, unprotected, payload, signature]: [Value; 4] =
-        items.try_into().map_err(|_| Deny::Malformed)?;
-    if !matches!(unprotected, Value::Map(ref m) if m.is_empty()) {
+fn split(bytes: &[u8]) -> Result<Parts<'_>, Deny> {
+    let mut r = Reader::new(bytes);
+    if r.array()? != 4 {
         return Err(Deny::Malformed);
     }
-    let protected = bytes_of(protected)?;
-    let header: Value = ciborium::de::from_reader(&protected[..]).map_err(|_| Deny::Malformed)?;
-    let Value::Map(entries) = header else {
-        return Err(Deny::Malformed);
-    };
-    let mut alg = None;
-    let mut kid = None;
-    for (k, v) in entries {
-        match small_int(&k) {
-            Some(1) if alg.is_none() => alg = small_int(&v),
-            Some(4) if kid.is_none() => kid = Some(bytes_of(v)?),
-            _ => return Err(Deny::Malformed),
-        }
-    }
-    if alg != Some(-8) {
+    let protected = r.bytes()?;
+    if r.map()? != 0 {
         return Err(Deny::Malformed);
     }
-    let kid = KeyId::from_slice(&kid.ok_or(Deny::Malformed)?).ok_or(Deny::Malformed)?;
+    let payload = r.bytes()?;
+    let signature = r.fixed::<64>()?;
+    r.end()?;
+    // The protected header: exactly {1: -8, 4: kid}, in that order (as issued).
+    let mut h = Reader::new(protected);
+    if h.map()? != 2 || h.int()? != 1 || h.int()? != -8 || h.int()? != 4 {
+        return Err(Deny::Malformed);
+    }
+    let kid = KeyId::from_slice(h.bytes()?).ok_or(Deny::Malformed)?;
+    h.end()?;
     Ok(Parts {
         protected,
-        payload: bytes_of(payload)?,
-        signature: fixed::<64>(signature)?,
+        payload,
+        signature,
         kid,
     })
 }
 
+/// The claims, in the key order they are issued in (1 to 6); anything else is not a
+/// ticket this platform issued.
 fn claims_of(payload: &[u8]) -> Result<Claims, Deny> {
-    let v: Value = ciborium::de::from_reader(payload).map_err(|_| Deny::Malformed)?;
-    let Value::Map(entries) = v else {
+    let mut r = Reader::new(payload);
+    if r.map()? != 6 {
         return Err(Deny::Malformed);
-    };
-    let mut slots: [Option<Value>; 6] = Default::default();
-    for (k, v) in entries {
-        let i = small_int(&k)
-            .filter(|i| (1..=6).contains(i))
-            .ok_or(Deny::Malformed)? as usize;
-        if slots[i - 1].replace(v).is_some() {
-            return Err(Deny::Malformed);
+    }
+    let expect = |r: &mut Reader<'_>, k: i64| -> Result<(), Deny> {
+        if r.int()? == k {
+            Ok(())
+        } else {
+            Err(Deny::Malformed)
         }
-    }
-    let mut take = |i: usize| slots[i - 1].take().ok_or(Deny::Malformed);
-    let claims = Claims {
-        pseudonym: fixed::<16>(take(1)?)?,
-        order_hash: fixed::<16>(take(2)?)?,
-        compound: uint(&take(3)?)?,
-        not_before: uint(&take(4)?)?,
-        not_after: uint(&take(5)?)?,
-        device_key: fixed::<32>(take(6)?)?,
     };
-    if claims.not_after <= claims.not_before {
+    expect(&mut r, 1)?;
+    let pseudonym = r.fixed::<16>()?;
+    expect(&mut r, 2)?;
+    let order_hash = r.fixed::<16>()?;
+    expect(&mut r, 3)?;
+    let compound = r.uint()?;
+    expect(&mut r, 4)?;
+    let not_before = r.uint()?;
+    expect(&mut r, 5)?;
+    let not_after = r.uint()?;
+    expect(&mut r, 6)?;
+    let device_key = r.fixed::<32>()?;
+    r.end()?;
+    if not_after <= not_before {
         return Err(Deny::Malformed);
     }
-    Ok(claims)
+    Ok(Claims {
+        pseudonym,
+        order_hash,
+        compound,
+        not_before,
+        not_after,
+        device_key,
+    })
+}
+
+/// The exact bytes the issuer signed and the signature, for measuring the bare
+/// signature check against the whole gate check (`lianxin bench gate`).
+pub fn signed_message(bytes: &[u8]) -> Result<(Vec<u8>, [u8; 64]), Deny> {
+    let parts = split(bytes)?;
+    Ok((
+        sig_structure(parts.protected, parts.payload),
+        parts.signature,
+    ))
 }
 
 impl TrustList {
@@ -230,7 +240,7 @@ impl TrustList {
     /// `now`. Every trusted key with the ticket's key id is tried.
     pub fn verify(&self, bytes: &[u8], now: u64) -> Result<Ticket, Deny> {
         let parts = split(bytes)?;
-        let message = sig_structure(&parts.protected, &parts.payload);
+        let message = sig_structure(parts.protected, parts.payload);
         let signature = Signature::from_bytes(&parts.signature);
         let mut candidates = self.keys.iter().filter(|k| k.kid == parts.kid).peekable();
         if candidates.peek().is_none() {
@@ -244,7 +254,7 @@ impl TrustList {
                     continue;
                 }
                 return Ok(Ticket {
-                    claims: claims_of(&parts.payload)?,
+                    claims: claims_of(parts.payload)?,
                     kid: parts.kid,
                     digest: Sha256::digest(bytes).into(),
                 });
@@ -255,5 +265,24 @@ impl TrustList {
         } else {
             Deny::BadIssuerSignature
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_sig_structure_is_cbor() {
+        for (p, q) in [(0usize, 0usize), (5, 23), (24, 255), (256, 70_000)] {
+            let (protected, payload) = (vec![1u8; p], vec![2u8; q]);
+            let by_library = cbor(&Value::Array(vec![
+                Value::Text("Signature1".into()),
+                Value::Bytes(protected.clone()),
+                Value::Bytes(Vec::new()),
+                Value::Bytes(payload.clone()),
+            ]));
+            assert_eq!(sig_structure(&protected, &payload), by_library, "{p} {q}");
+        }
     }
 }

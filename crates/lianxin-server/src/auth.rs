@@ -128,6 +128,8 @@ pub const TOKEN_SCOPES: &[&str] = &[
     "governance:read",
     "governance:write",
     "open311",
+    "gate:platform",
+    "gate:scan",
     "admin",
 ];
 

@@ -75,7 +75,7 @@ fn account_from_row(r: &AnyRow) -> Result<Account> {
 }
 
 /// A username: 3 to 40 lower-case letters, digits, dots, dashes or underscores.
-fn parse_username(raw: &str) -> Result<String> {
+pub(crate) fn parse_username(raw: &str) -> Result<String> {
     let u = raw.trim().to_ascii_lowercase();
     if u.len() < 3
         || u.len() > 40

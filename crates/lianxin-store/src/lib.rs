@@ -24,6 +24,7 @@ pub mod audit;
 pub mod contact;
 pub mod demands;
 mod error;
+pub mod gate;
 pub mod grids;
 mod migrate;
 pub mod registry;

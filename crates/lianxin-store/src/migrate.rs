@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_governance.sql"),
         postgres: include_str!("../migrations/postgres/0003_governance.sql"),
     },
+    Migration {
+        version: 4,
+        name: "gate",
+        sqlite: include_str!("../migrations/sqlite/0004_gate.sql"),
+        postgres: include_str!("../migrations/postgres/0004_gate.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {

@@ -9,6 +9,7 @@
 mod community;
 pub(crate) mod contact;
 pub mod demands;
+mod gate;
 mod registry;
 mod tiers;
 pub use registry::today as registry_today;
@@ -37,6 +38,7 @@ static OPENAPI: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         include_str!("openapi/contact.json"),
         include_str!("openapi/community.json"),
         include_str!("openapi/tiers.json"),
+        include_str!("openapi/gate.json"),
     ] {
         let part: Value =
             serde_json::from_str(part).expect("openapi parts are checked by the tests");
@@ -122,6 +124,7 @@ pub fn routes() -> Router<AppState> {
         .merge(contact::routes())
         .merge(community::routes())
         .merge(tiers::routes())
+        .merge(gate::routes())
 }
 
 async fn openapi() -> Response {

@@ -13,6 +13,7 @@
 //! Progress goes to stderr, results to stdout.
 
 mod dashboard;
+mod gate;
 mod governance;
 mod intake;
 mod world;
@@ -47,6 +48,16 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The whole gate check in-process against bare Ed25519 verification of the same
+    /// two signatures (the physical limit), on every core.
+    Gate {
+        /// A shorter run: fewer passes and runs.
+        #[arg(long)]
+        quick: bool,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> Result<()> {
@@ -64,6 +75,34 @@ pub async fn run(command: BenchCommand) -> Result<()> {
                 };
                 println!("{}", serde_json::to_string(&report)?);
             } else {
+                println!("{facts}");
+                print!("{}", table(&rows));
+            }
+            Ok(())
+        }
+        BenchCommand::Gate { quick, json } => {
+            let scale = if quick {
+                gate::Scale::QUICK
+            } else {
+                gate::Scale::FULL
+            };
+            let (facts, rows) = gate::run(&scale)?;
+            eprintln!("bench: {facts}");
+            if json {
+                let report = Report {
+                    bench: "gate",
+                    results: &rows,
+                };
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "machine: {} cores, {} {}; {} run, {}",
+                    std::thread::available_parallelism().map_or(0, usize::from),
+                    std::env::consts::OS,
+                    std::env::consts::ARCH,
+                    scale.name,
+                    chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+                );
                 println!("{facts}");
                 print!("{}", table(&rows));
             }

@@ -1,0 +1,551 @@
+//! The rider gate pass (新通码) over HTTP. Four kinds of caller:
+//! - **administrators** (`ManageAccounts`) register platforms, riders, device keys and
+//!   gates, and rotate the issuer key; a platform's or a gate's token is shown once,
+//!   when it is created;
+//! - **platforms** (token scope `gate:platform`) declare orders, idempotently with
+//!   `PUT /gate/orders/{platform order id}`, and may register their own riders;
+//! - **riders** (a rider account) fetch the ticket for their current order;
+//! - **gate devices** (token scope `gate:scan`) scan, and fetch the signed trust and
+//!   revocation lists an offline gate box needs.
+//!
+//! A scan is checked in memory with `lianxin_pass::Gate::check`, then logged in one
+//! transaction whose UNIQUE replay key makes the decision final across servers
+//! (`lianxin_store::gate`). A refused pass is a normal answer for a gate — 200 with
+//! `outcome: "deny"` and the reason code — not a client error; only a malformed
+//! request is a 4xx. See docs/decisions/0013-gate-pass.md.
+
+use crate::auth::{hash_password, Caller, Credential};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiCaller, Id, JsonBody};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use base64::Engine as _;
+use ed25519_dalek::Signer;
+use lianxin_domain::pii::{random_token, PiiKey};
+use lianxin_domain::role::{Permission, Role};
+use lianxin_pass::{Deny, Direction, Gate, GateLedger};
+use lianxin_store::gate::{parse_device_key, NewOrder, NewRider, RiderStatus, Scan};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/gate/platforms", get(platforms).post(create_platform))
+        .route("/gate/riders", get(riders).post(register_rider))
+        .route("/gate/riders/{id}", get(rider))
+        .route("/gate/riders/{id}/status", post(set_status))
+        .route("/gate/riders/{id}/devices", post(add_device))
+        .route("/gate/devices/{id}/revoke", post(revoke_device))
+        .route("/gate/gates", get(gates).post(create_gate))
+        .route("/gate/gates/{id}/events", get(events))
+        .route("/gate/issuer-keys/rotate", post(rotate))
+        .route("/gate/trust", get(trust))
+        .route("/gate/revocations", get(revocations))
+        .route("/gate/orders/{id}", put(declare_order))
+        .route("/gate/my-ticket", get(my_ticket))
+        .route("/gate/scan", post(scan))
+}
+
+/// How long the old issuer key stays trusted after a rotation, unless told.
+const DEFAULT_OVERLAP_SECONDS: u64 = 3 * 3600;
+
+fn created(v: Value) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+fn has_scope(c: &Caller, scope: &str) -> bool {
+    matches!(&c.credential, Credential::Token { scopes, .. } if scopes.iter().any(|s| s == scope))
+}
+
+fn require_scope(c: &Caller, scope: &str) -> ApiResult<()> {
+    if has_scope(c, scope) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "this needs an API token with the scope {scope}"
+        )))
+    }
+}
+
+/// The server's clock in Unix seconds (tests may move it).
+fn now(state: &AppState) -> u64 {
+    u64::try_from(state.desk.now().timestamp()).unwrap_or(0)
+}
+
+// ----- Platforms -----
+
+#[derive(Deserialize)]
+struct NewPlatform {
+    code: String,
+    name: String,
+}
+
+async fn platforms(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+) -> ApiResult<Json<Value>> {
+    c.require(Permission::ManageAccounts)?;
+    Ok(Json(json!({ "platforms": state.store.platforms().await? })))
+}
+
+async fn create_platform(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    JsonBody(body): JsonBody<NewPlatform>,
+) -> ApiResult<Response> {
+    c.require(Permission::ManageAccounts)?;
+    let token = random_token("lxt_", 32);
+    let platform = state
+        .store
+        .create_platform(
+            &c.actor(),
+            &body.code,
+            &body.name,
+            &PiiKey::token_hash(&token),
+        )
+        .await?;
+    Ok(created(json!({ "platform": platform, "token": token })))
+}
+
+// ----- Riders and devices -----
+
+#[derive(Deserialize)]
+struct RegisterRider {
+    /// The platform's code; a platform's own token may leave it out.
+    #[serde(default)]
+    platform: Option<String>,
+    name: String,
+    id_card: String,
+    region: String,
+    /// An existing rider account, or a new one to create with this username …
+    #[serde(default)]
+    account_id: Option<i64>,
+    #[serde(default)]
+    username: Option<String>,
+    /// … and password.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+async fn register_rider(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    JsonBody(body): JsonBody<RegisterRider>,
+) -> ApiResult<Response> {
+    // An administrator verifies for any platform; a platform only for itself.
+    let (platform_code, verified_by) = if has_scope(&c, "gate:platform") {
+        let p = state
+            .store
+            .platform_of_account(c.account.id)
+            .await?
+            .ok_or_else(|| ApiError::forbidden("this token's account is not a platform's"))?;
+        if body.platform.as_deref().is_some_and(|b| b.trim() != p.code) {
+            return Err(ApiError::invalid(
+                "platform",
+                "a platform registers only its own riders",
+            ));
+        }
+        (p.code.clone(), format!("platform:{}", p.code))
+    } else {
+        c.require(Permission::ManageAccounts)?;
+        let p = body
+            .platform
+            .clone()
+            .ok_or_else(|| ApiError::invalid("platform", "platform is required"))?;
+        (p, format!("admin:{}", c.account.id))
+    };
+    let new_account = match &body.username {
+        Some(username) => {
+            let password = body
+                .password
+                .as_deref()
+                .ok_or_else(|| ApiError::invalid("password", "a new account needs a password"))?;
+            crate::auth::check_new_password(password)?;
+            Some((username.clone(), hash_password(password)?))
+        }
+        None => None,
+    };
+    let rider = state
+        .store
+        .register_rider(
+            &c.actor(),
+            &state.pii,
+            &NewRider {
+                platform_code,
+                name: body.name,
+                id_card: body.id_card,
+                account_id: body.account_id,
+                new_account,
+                region: body.region,
+            },
+            &verified_by,
+        )
+        .await?;
+    Ok(created(json!({ "rider": rider })))
+}
+
+async fn riders(State(state): State<AppState>, ApiCaller(c): ApiCaller) -> ApiResult<Json<Value>> {
+    c.require(Permission::ManageAccounts)?;
+    Ok(Json(json!({ "riders": state.store.riders(None).await? })))
+}
+
+async fn rider(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    c.require(Permission::ManageAccounts)?;
+    let rider = state.store.rider(id).await?;
+    let devices = state.store.devices_of(id).await?;
+    Ok(Json(json!({ "rider": rider, "devices": devices })))
+}
+
+#[derive(Deserialize)]
+struct SetStatus {
+    status: String,
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Id(id): Id,
+    JsonBody(body): JsonBody<SetStatus>,
+) -> ApiResult<Json<Value>> {
+    c.require(Permission::ManageAccounts)?;
+    let status = RiderStatus::parse(&body.status)?;
+    let rider = state.store.set_rider_status(&c.actor(), id, status).await?;
+    Ok(Json(json!({ "rider": rider })))
+}
+
+#[derive(Deserialize)]
+struct NewDevice {
+    public_key: String,
+}
+
+async fn add_device(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Id(id): Id,
+    JsonBody(body): JsonBody<NewDevice>,
+) -> ApiResult<Response> {
+    c.require(Permission::ManageAccounts)?;
+    let key = parse_device_key(&body.public_key)?;
+    let device = state.store.add_device(&c.actor(), id, &key).await?;
+    Ok(created(json!({ "device": device })))
+}
+
+async fn revoke_device(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    c.require(Permission::ManageAccounts)?;
+    let device = state.store.revoke_device(&c.actor(), id).await?;
+    Ok(Json(json!({ "device": device })))
+}
+
+// ----- Gates and issuer keys -----
+
+#[derive(Deserialize)]
+struct NewGate {
+    compound: String,
+    name: String,
+}
+
+async fn gates(State(state): State<AppState>, ApiCaller(c): ApiCaller) -> ApiResult<Json<Value>> {
+    c.require(Permission::ManageAccounts)?;
+    Ok(Json(json!({ "gates": state.store.gates().await? })))
+}
+
+async fn create_gate(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    JsonBody(body): JsonBody<NewGate>,
+) -> ApiResult<Response> {
+    c.require(Permission::ManageAccounts)?;
+    let token = random_token("lxt_", 32);
+    let gate = state
+        .store
+        .create_gate(
+            &c.actor(),
+            &body.compound,
+            &body.name,
+            &PiiKey::token_hash(&token),
+        )
+        .await?;
+    Ok(created(json!({ "gate": gate, "token": token })))
+}
+
+async fn events(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    c.require(Permission::ManageAccounts)?;
+    let gate = state.store.gate(id).await?;
+    let events = state.store.gate_events(gate.compound_id, 200).await?;
+    Ok(Json(json!({ "gate": gate, "events": events })))
+}
+
+#[derive(Deserialize)]
+struct Rotate {
+    #[serde(default)]
+    overlap_seconds: Option<u64>,
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    JsonBody(body): JsonBody<Rotate>,
+) -> ApiResult<Json<Value>> {
+    c.require(Permission::ManageAccounts)?;
+    let overlap = body.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
+    if overlap > 7 * 24 * 3600 {
+        return Err(ApiError::invalid(
+            "overlap_seconds",
+            "overlap_seconds must be at most a week (604800)",
+        ));
+    }
+    let now = now(&state);
+    // Make sure there is a key to retire, so the overlap applies to it.
+    state.store.issuer(&state.pii).await?;
+    let kid = state
+        .store
+        .rotate_issuer_key(&c.actor(), &state.pii, now, overlap)
+        .await?;
+    Ok(Json(json!({
+        "kid": kid,
+        "keys": state.store.trusted_issuer_keys(now).await?,
+    })))
+}
+
+/// A list for offline gate boxes: `payload` is JSON text, `signature` the current
+/// issuer key's Ed25519 signature over its UTF-8 bytes (hex), `kid` that key's id.
+async fn signed(state: &AppState, payload: Value) -> ApiResult<Json<Value>> {
+    let issuer = state.store.issuer(&state.pii).await?;
+    let text = payload.to_string();
+    let signature = issuer.key.sign(text.as_bytes());
+    Ok(Json(json!({
+        "payload": text,
+        "kid": hex::encode(issuer.kid.as_bytes()),
+        "signature": hex::encode(signature.to_bytes()),
+    })))
+}
+
+fn require_gate_or_admin(c: &Caller) -> ApiResult<()> {
+    if has_scope(c, "gate:scan") {
+        Ok(())
+    } else {
+        c.require(Permission::ManageAccounts)
+    }
+}
+
+async fn trust(State(state): State<AppState>, ApiCaller(c): ApiCaller) -> ApiResult<Json<Value>> {
+    require_gate_or_admin(&c)?;
+    let now = now(&state);
+    state.store.issuer(&state.pii).await?;
+    let keys = state.store.trusted_issuer_keys(now).await?;
+    signed(&state, json!({ "issued_at": now, "keys": keys })).await
+}
+
+async fn revocations(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+) -> ApiResult<Json<Value>> {
+    require_gate_or_admin(&c)?;
+    let now = now(&state);
+    let list = state.store.revocations(now).await?;
+    signed(
+        &state,
+        json!({ "issued_at": now, "pseudonyms": list.pseudonyms, "device_keys": list.device_keys }),
+    )
+    .await
+}
+
+// ----- Orders and tickets -----
+
+#[derive(Deserialize)]
+struct DeclareOrder {
+    rider_id: i64,
+    compound: String,
+    #[serde(default)]
+    building: Option<String>,
+    window_from: String,
+    window_until: String,
+}
+
+/// `PUT /gate/orders/{platform order id}`: 201 when new, 200 when the same
+/// declaration is repeated, 409 when the id was declared with other details.
+async fn declare_order(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    Path(order_id): Path<String>,
+    JsonBody(body): JsonBody<DeclareOrder>,
+) -> ApiResult<Response> {
+    require_scope(&c, "gate:platform")?;
+    let platform = state
+        .store
+        .platform_of_account(c.account.id)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("this token's account is not a platform's"))?;
+    let (order, new) = state
+        .store
+        .declare_order(
+            &c.actor(),
+            platform.id,
+            &NewOrder {
+                platform_order_id: order_id,
+                rider_id: body.rider_id,
+                compound_code: body.compound,
+                building_code: body.building,
+                window_from: body.window_from,
+                window_until: body.window_until,
+            },
+        )
+        .await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({ "order": order }))).into_response())
+}
+
+/// The rider's current ticket: base64 of its bytes, the compound it opens, and the
+/// step length the phone must sign with.
+async fn my_ticket(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+) -> ApiResult<Json<Value>> {
+    if c.role() != Role::Rider {
+        return Err(ApiError::forbidden("only a rider has a gate pass"));
+    }
+    let rider = state
+        .store
+        .rider_of_account(c.account.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("rider"))?;
+    let ticket = state
+        .store
+        .current_ticket(&state.pii, rider.id, now(&state))
+        .await?;
+    Ok(Json(json!({
+        "ticket": base64::engine::general_purpose::STANDARD.encode(&ticket.bytes),
+        "compound_id": ticket.compound_id,
+        "compound": ticket.compound_code,
+        "not_before": ticket.not_before,
+        "not_after": ticket.not_after,
+        "step_seconds": lianxin_pass::STEP_SECONDS,
+        "server_time": now(&state),
+    })))
+}
+
+// ----- Scans -----
+
+#[derive(Deserialize)]
+struct ScanBody {
+    qr: String,
+    direction: String,
+}
+
+/// What the online gate knows about one ticket, looked up before the check. The
+/// replay record is only noted here: the store's UNIQUE insert decides it.
+struct Looked {
+    facts: lianxin_store::gate::TicketFacts,
+    spent: Option<([u8; 32], u64)>,
+}
+
+impl GateLedger for Looked {
+    fn first_use(&mut self, ticket: &[u8; 32], step: u64) -> bool {
+        self.spent = Some((*ticket, step));
+        true
+    }
+    fn rider_revoked(&self, _: &[u8; 16]) -> bool {
+        self.facts.rider_revoked
+    }
+    fn device_revoked(&self, _: &[u8; 32]) -> bool {
+        self.facts.device_revoked
+    }
+    fn inside(&self, _: &[u8; 16]) -> bool {
+        self.facts.inside
+    }
+}
+
+async fn scan(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    JsonBody(body): JsonBody<ScanBody>,
+) -> ApiResult<Json<Value>> {
+    require_scope(&c, "gate:scan")?;
+    let direction = Direction::parse(&body.direction)
+        .ok_or_else(|| ApiError::invalid("direction", "direction must be entry or exit"))?;
+    if body.qr.len() > 8192 {
+        return Err(ApiError::invalid("qr", "qr is far longer than a pass"));
+    }
+    let gate = state
+        .store
+        .gate_of_account(c.account.id)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("this token's account is not a gate's"))?;
+    let now = now(&state);
+    let trust = state.store.trust_list(now).await?;
+    // Look up the facts of the ticket only when its issuer signature holds (else the
+    // check stops at step 1 and needs none).
+    let mut ledger = Looked {
+        facts: Default::default(),
+        spent: None,
+    };
+    let mut pseudonym = None;
+    if let Ok(pass) = lianxin_pass::Pass::decode(&body.qr) {
+        if let Ok(t) = trust.verify(&pass.ticket, now) {
+            ledger.facts = state
+                .store
+                .ticket_facts(&t.claims.pseudonym, &t.claims.device_key)
+                .await?;
+            pseudonym = Some(t.claims.pseudonym);
+        }
+    }
+    let checked = Gate {
+        compound: u64::try_from(gate.compound_id).unwrap_or(0),
+        trust: &trust,
+    }
+    .check(&body.qr, now, direction, &mut ledger);
+    let outcome = state
+        .store
+        .record_scan(Scan {
+            gate_id: gate.id,
+            compound_id: gate.compound_id,
+            region: gate.region.clone(),
+            direction,
+            pseudonym,
+            spent: ledger.spent,
+            outcome: checked.as_ref().map(|_| ()).map_err(|d| *d),
+        })
+        .await?;
+    Ok(Json(match (outcome, checked) {
+        (Ok(()), Ok(admit)) => json!({
+            "outcome": "pass",
+            "direction": direction.as_str(),
+            "compound": gate.compound_code,
+            "pass": {
+                "pseudonym": hex::encode(admit.ticket.claims.pseudonym),
+                "order": hex::encode(admit.ticket.claims.order_hash),
+                "valid_until": admit.ticket.claims.not_after,
+            },
+        }),
+        (Err(deny), _) | (Ok(()), Err(deny)) => deny_body(deny, direction),
+    }))
+}
+
+fn deny_body(deny: Deny, direction: Direction) -> Value {
+    json!({
+        "outcome": "deny",
+        "direction": direction.as_str(),
+        "reason": deny.code(),
+        "message": deny.to_string(),
+    })
+}
