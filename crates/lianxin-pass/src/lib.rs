@@ -20,7 +20,7 @@ pub mod qr;
 pub mod ticket;
 
 pub use qr::{Pass, PASS_PREFIX};
-pub use ticket::{order_hash, Claims, Issuer, Ticket, TrustList, TrustedKey};
+pub use ticket::{order_hash, unverified_claims, Claims, Issuer, Ticket, TrustList, TrustedKey};
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 

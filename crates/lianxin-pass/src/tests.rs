@@ -355,3 +355,29 @@ proptest! {
         let _ = w.check(&text, NOW, &mut MemoryLedger::default());
     }
 }
+
+/// The online gate reads the claims before the check (to look up the rider and the
+/// device) and the key id (to pick its trust list): they are the very bytes the
+/// issuer signed, and nothing is said about a forgery until the check runs.
+#[test]
+fn unverified_claims_and_kid_are_the_signed_ones() {
+    let w = world();
+    let ticket = w.issuer.issue(&w.claims);
+    assert_eq!(unverified_claims(&ticket).unwrap(), w.claims);
+    assert_eq!(ticket::unverified_kid(&ticket), Some(w.issuer.kid));
+    // A ticket signed by someone else still parses, but the check refuses it.
+    let forged = Issuer {
+        kid: w.issuer.kid,
+        key: key(99),
+    }
+    .issue(&w.claims);
+    assert_eq!(unverified_claims(&forged).unwrap(), w.claims);
+    let qr = Pass::prove(&forged, COMPOUND, step_of(NOW), &w.device).encode();
+    let mut ledger = MemoryLedger::default();
+    assert_eq!(
+        w.gate().check(&qr, NOW, Direction::Entry, &mut ledger),
+        Err(Deny::BadIssuerSignature)
+    );
+    assert_eq!(unverified_claims(b"junk"), Err(Deny::Malformed));
+    assert_eq!(ticket::unverified_kid(b"junk"), None);
+}

@@ -225,6 +225,20 @@ fn claims_of(payload: &[u8]) -> Result<Claims, Deny> {
     })
 }
 
+/// The key id a ticket names, **without** checking anything else (see
+/// [`unverified_claims`]).
+pub fn unverified_kid(bytes: &[u8]) -> Option<KeyId> {
+    split(bytes).ok().map(|p| p.kid)
+}
+
+/// The claims of a ticket **without** checking its signature: only for looking up,
+/// before [`crate::Gate::check`], what the check will ask its ledger about (the
+/// online gate reads the rider's and device's status this way, so the check itself
+/// runs once). Nothing read here may be trusted unless that check gets past step 1.
+pub fn unverified_claims(bytes: &[u8]) -> Result<Claims, Deny> {
+    claims_of(split(bytes)?.payload)
+}
+
 /// The exact bytes the issuer signed and the signature, for measuring the bare
 /// signature check against the whole gate check (`lianxin bench gate`).
 pub fn signed_message(bytes: &[u8]) -> Result<(Vec<u8>, [u8; 64]), Deny> {

@@ -66,6 +66,8 @@ pub struct AppState {
     pub pages: Arc<web::Pages>,
     /// The demand loop (shared with the scheduler).
     pub desk: Arc<desk::DemandDesk>,
+    /// The online gate scan's trust list and gate devices (`api::gate`).
+    pub gate: Arc<api::gate::GateCache>,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
             limiter: Arc::default(),
             metrics: Arc::default(),
             pages: Arc::new(web::Pages::new()),
+            gate: Arc::default(),
         })
     }
 }

@@ -30,6 +30,7 @@ on_every_engine!(
     the_online_flow_passes_once_and_in_turn,
     offline_lists_are_signed_by_the_issuer,
     bad_input_is_a_clear_4xx,
+    a_rotation_reaches_the_online_scan_at_once,
 );
 
 fn api(app: &App, path: &str) -> String {
@@ -423,6 +424,63 @@ mod cases {
             "forbidden",
         )
         .await;
+    }
+
+    /// The online scan keeps the trust list in memory: a rotation, a new key and the
+    /// end of an overlap must still take effect at the next scan.
+    pub async fn a_rotation_reaches_the_online_scan_at_once(app: &App) {
+        let w = world(app).await;
+        let r = put_order(app, &w.platform, "MT-R", order_body(app, w.rider)).await;
+        assert_eq!(r.status(), 201);
+        let (rider, rider_csrf) = login(app, "rider.wang").await;
+        let fetch = || async {
+            let t: Value = rider
+                .get(api(app, "/gate/my-ticket"))
+                .header("x-csrf-token", &rider_csrf)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(t["ticket"].as_str().unwrap())
+                .unwrap();
+            (bytes, t["compound_id"].as_u64().unwrap())
+        };
+        let (old, compound) = fetch().await;
+        let qr = |t: &[u8], step: u64| Pass::prove(t, compound, step, &w.device).encode();
+        let step = || u64::try_from(app.desk.now().timestamp()).unwrap() / 30;
+        // The first scan reads the trust list (and keeps it).
+        let s = step();
+        let v = scan(app, &w.gate, &qr(&old, s), "entry").await;
+        assert_eq!(v["outcome"], "pass", "{v}");
+        // Rotate with a 60 s overlap: the old ticket still passes, the new one too
+        // (its key id is new to the kept list).
+        let r = w
+            .admin
+            .post(
+                app,
+                "/gate/issuer-keys/rotate",
+                json!({ "overlap_seconds": 60 }),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let v = scan(app, &w.gate, &qr(&old, s + 1), "exit").await;
+        assert_eq!(v["outcome"], "pass", "{v}");
+        let (new, _) = fetch().await;
+        assert_ne!(new, old);
+        let v = scan(app, &w.gate, &qr(&new, s), "entry").await;
+        assert_eq!(v["outcome"], "pass", "{v}");
+        // Once the overlap is over, the old key is gone at once.
+        app.desk.clock.advance(chrono::Duration::seconds(120));
+        let s = step();
+        assert_eq!(
+            reason(&scan(app, &w.gate, &qr(&old, s), "entry").await),
+            "unknown_issuer"
+        );
+        let v = scan(app, &w.gate, &qr(&new, s), "exit").await;
+        assert_eq!(v["outcome"], "pass", "{v}");
     }
 
     pub async fn bad_input_is_a_clear_4xx(app: &App) {

@@ -1114,6 +1114,27 @@ impl Store {
         Ok(kid)
     }
 
+    /// The signing keys of every issuer key trusted at `now` (the current one first):
+    /// the lists for gate boxes are signed by each, so a box that knows only the old
+    /// key accepts the list that introduces the new one during the overlap.
+    pub async fn trusted_issuers(&self, pii: &PiiKey, now: u64) -> Result<Vec<Issuer>> {
+        let rows = sqlx::query(
+            "SELECT kid, private_key_enc FROM gate_issuer_keys \
+             WHERE accepted_until IS NULL OR accepted_until > $1 \
+             ORDER BY accepted_until IS NOT NULL, created_at DESC",
+        )
+        .bind(i64_of(now))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kid: String = r.try_get("kid")?;
+                let sealed: String = r.try_get("private_key_enc")?;
+                issuer_of(pii, &kid, &sealed)
+            })
+            .collect()
+    }
+
     /// The issuer keys gates trust at `now`: the current one and those still in
     /// their overlap.
     pub async fn trusted_issuer_keys(&self, now: u64) -> Result<Vec<PublicIssuerKey>> {
@@ -1361,9 +1382,18 @@ impl Store {
     ///
     /// Returns the final outcome, which is also what the log holds.
     pub async fn record_scan(&self, scan: Scan) -> Result<std::result::Result<(), Deny>> {
+        self.record_scan_at(scan, now_text()).await
+    }
+
+    /// [`Store::record_scan`] for a scan that happened at `at` (RFC 3339): what an
+    /// offline gate box uploads later.
+    pub async fn record_scan_at(
+        &self,
+        scan: Scan,
+        at: String,
+    ) -> Result<std::result::Result<(), Deny>> {
         self.write(move |tx| {
             Box::pin(async move {
-                let at = now_text();
                 let pseudonym = scan.pseudonym.map(hex::encode);
                 let code = |o: &std::result::Result<(), Deny>| match o {
                     Ok(()) => "pass",
@@ -1448,6 +1478,17 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// The gate that logged the scan with this replay key (`digest hex:step`), if any:
+    /// how an uploaded offline event is recognised as already applied.
+    pub async fn replay_key_gate(&self, replay_key: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT gate_id FROM gate_events WHERE replay_key = $1")
+                .bind(replay_key)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
     }
 
     /// The latest scans at a compound, newest first.

@@ -6,6 +6,7 @@
 mod bench;
 mod config;
 mod demo;
+mod gate_box;
 mod import;
 mod serve;
 
@@ -71,6 +72,34 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The offline gate box: syncs the signed trust and revocation lists, checks
+    /// rider passes locally (even with the network down), journals signed entry and
+    /// exit events in DATA and uploads them when the server is back
+    /// (docs/operations.md, "The offline gate box").
+    Gate {
+        /// The server's base URL, e.g. http://10.0.0.1:8080.
+        #[arg(long)]
+        server: String,
+        /// The gate's API token (scope gate:scan).
+        #[arg(long, env = "LIANXIN_GATE_TOKEN")]
+        token: String,
+        /// The compound's id, as in the tickets (the gate's compound_id).
+        #[arg(long)]
+        compound: u64,
+        /// Where the box keeps its lists, key, replay records and journal.
+        #[arg(long)]
+        data: PathBuf,
+        /// Refuse every scan once the last successful sync is older than this (seconds).
+        #[arg(long, default_value_t = 3600)]
+        max_offline: u64,
+        /// Pin the issuer's public key (64 hex); without it the first sync trusts the
+        /// server's answer (trust on first use).
+        #[arg(long)]
+        issuer_key: Option<String>,
+        /// The local API for the gate page and the scanner (POST /scan).
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        listen: String,
     },
     /// Measure this machine: each figure beside its baseline (docs/benchmarks.md).
     Bench {
@@ -177,6 +206,34 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             )?;
             serve::init_logging(&config);
             serve::run(config, true).await?;
+        }
+        Command::Gate {
+            server,
+            token,
+            compound,
+            data,
+            max_offline,
+            issuer_key,
+            listen,
+        } => {
+            let config = Config::load(cli.config.as_deref(), env, &flags)?;
+            serve::init_logging(&config);
+            let issuer_key = issuer_key
+                .as_deref()
+                .map(gate_box::parse_issuer_key)
+                .transpose()?;
+            gate_box::run(
+                gate_box::BoxConfig {
+                    server,
+                    token,
+                    compound,
+                    dir: data,
+                    max_offline,
+                    issuer_key,
+                },
+                &listen,
+            )
+            .await?;
         }
         Command::Serve { listen, data_dir } => {
             flags.listen = listen;

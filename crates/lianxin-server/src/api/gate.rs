@@ -24,13 +24,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use base64::Engine as _;
-use ed25519_dalek::Signer;
+use ed25519_dalek::{Signer, Verifier};
 use lianxin_domain::pii::{random_token, PiiKey};
 use lianxin_domain::role::{Permission, Role};
-use lianxin_pass::{Deny, Direction, Gate, GateLedger};
-use lianxin_store::gate::{parse_device_key, NewOrder, NewRider, RiderStatus, Scan};
+use lianxin_pass::{Deny, Direction, Gate, GateLedger, KeyId, TrustList};
+use lianxin_store::gate::{parse_device_key, GateDevice, NewOrder, NewRider, RiderStatus, Scan};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -48,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/gate/orders/{id}", put(declare_order))
         .route("/gate/my-ticket", get(my_ticket))
         .route("/gate/scan", post(scan))
+        .route("/gate/events", post(upload_events))
 }
 
 /// How long the old issuer key stays trusted after a rotation, unless told.
@@ -317,6 +320,7 @@ async fn rotate(
         .store
         .rotate_issuer_key(&c.actor(), &state.pii, now, overlap)
         .await?;
+    state.gate.forget_trust();
     Ok(Json(json!({
         "kid": kid,
         "keys": state.store.trusted_issuer_keys(now).await?,
@@ -324,15 +328,29 @@ async fn rotate(
 }
 
 /// A list for offline gate boxes: `payload` is JSON text, `signature` the current
-/// issuer key's Ed25519 signature over its UTF-8 bytes (hex), `kid` that key's id.
+/// issuer key's Ed25519 signature over its UTF-8 bytes (hex), `kid` that key's id;
+/// `signatures` holds one `{kid, signature}` per issuer key trusted now (the current
+/// one and those in their overlap), so a box that knows only the old key can accept
+/// the list that brings the new one.
 async fn signed(state: &AppState, payload: Value) -> ApiResult<Json<Value>> {
     let issuer = state.store.issuer(&state.pii).await?;
     let text = payload.to_string();
     let signature = issuer.key.sign(text.as_bytes());
+    let all = state.store.trusted_issuers(&state.pii, now(state)).await?;
+    let signatures: Vec<Value> = all
+        .iter()
+        .map(|k| {
+            json!({
+                "kid": hex::encode(k.kid.as_bytes()),
+                "signature": hex::encode(k.key.sign(text.as_bytes()).to_bytes()),
+            })
+        })
+        .collect();
     Ok(Json(json!({
         "payload": text,
         "kid": hex::encode(issuer.kid.as_bytes()),
         "signature": hex::encode(signature.to_bytes()),
+        "signatures": signatures,
     })))
 }
 
@@ -452,6 +470,102 @@ struct ScanBody {
     direction: String,
 }
 
+/// What the online scan keeps in memory between requests: the parsed trust list and
+/// the gate devices by account.
+///
+/// - The trust list is re-read when this process rotates the issuer key (the rotate
+///   handler calls [`GateCache::forget_trust`]), when a pass names a key id it does
+///   not hold (a key made by another server or by the first ticket), at most every
+///   [`TRUST_TTL`] (a rotation by another process), and when the clock reaches a
+///   retired key's `accepted_until` or goes back before the read: so it never trusts
+///   a key the database would not list at `now` for longer than [`TRUST_TTL`] after
+///   another process rotated, and never in this process.
+/// - Gate devices are never changed once created, so they are kept by account id
+///   (the caller's token and account are still checked on every request).
+#[derive(Default)]
+pub struct GateCache {
+    trust: std::sync::RwLock<Option<CachedTrust>>,
+    gates: std::sync::RwLock<std::collections::HashMap<i64, Arc<GateDevice>>>,
+}
+
+struct CachedTrust {
+    list: Arc<TrustList>,
+    read_at: Instant,
+    /// The Unix time the list was read for, and until when it holds as read (the
+    /// earliest `accepted_until` in it).
+    read_for: u64,
+    holds_until: u64,
+}
+
+/// How long a trust list read from the database is used at most.
+pub const TRUST_TTL: Duration = Duration::from_secs(10);
+
+impl GateCache {
+    /// Drops the cached trust list (after a rotation).
+    pub fn forget_trust(&self) {
+        *self.trust.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The trust list at `now`; `kid` is the key id the pass at hand names, if any.
+    async fn trust(
+        &self,
+        state: &AppState,
+        now: u64,
+        kid: Option<KeyId>,
+    ) -> ApiResult<Arc<TrustList>> {
+        if let Some(c) = self
+            .trust
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            let fresh = c.read_at.elapsed() < TRUST_TTL && now >= c.read_for && now < c.holds_until;
+            let knows = kid.is_none_or(|kid| c.list.keys.iter().any(|k| k.kid == kid));
+            if fresh && knows {
+                return Ok(c.list.clone());
+            }
+        }
+        let list = Arc::new(state.store.trust_list(now).await?);
+        let holds_until = list
+            .keys
+            .iter()
+            .filter_map(|k| k.accepted_until)
+            .min()
+            .unwrap_or(u64::MAX);
+        *self.trust.write().unwrap_or_else(|e| e.into_inner()) = Some(CachedTrust {
+            list: list.clone(),
+            read_at: Instant::now(),
+            read_for: now,
+            holds_until,
+        });
+        Ok(list)
+    }
+
+    /// The gate device an account acts for.
+    async fn gate(&self, state: &AppState, account_id: i64) -> ApiResult<Arc<GateDevice>> {
+        if let Some(g) = self
+            .gates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&account_id)
+        {
+            return Ok(g.clone());
+        }
+        let gate = Arc::new(
+            state
+                .store
+                .gate_of_account(account_id)
+                .await?
+                .ok_or_else(|| ApiError::forbidden("this token's account is not a gate's"))?,
+        );
+        self.gates
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account_id, gate.clone());
+        Ok(gate)
+    }
+}
+
 /// What the online gate knows about one ticket, looked up before the check. The
 /// replay record is only noted here: the store's UNIQUE insert decides it.
 struct Looked {
@@ -475,6 +589,15 @@ impl GateLedger for Looked {
     }
 }
 
+/// Whether a refusal came after the issuer signature held (so the ticket's claims
+/// are authentic and its pseudonym may be logged).
+fn past_issuer_check(deny: Deny) -> bool {
+    !matches!(
+        deny,
+        Deny::Malformed | Deny::UnknownIssuer | Deny::BadIssuerSignature | Deny::RetiredIssuer
+    )
+}
+
 async fn scan(
     State(state): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -486,34 +609,41 @@ async fn scan(
     if body.qr.len() > 8192 {
         return Err(ApiError::invalid("qr", "qr is far longer than a pass"));
     }
-    let gate = state
-        .store
-        .gate_of_account(c.account.id)
-        .await?
-        .ok_or_else(|| ApiError::forbidden("this token's account is not a gate's"))?;
+    let gate = state.gate.gate(&state, c.account.id).await?;
     let now = now(&state);
-    let trust = state.store.trust_list(now).await?;
-    // Look up the facts of the ticket only when its issuer signature holds (else the
-    // check stops at step 1 and needs none).
+    // The ticket's claims, unchecked, name the key id to trust and the rider and
+    // device whose status the check will ask about. They are read before the check
+    // so that it runs once; the check consults them only once the issuer signature
+    // over those very bytes holds.
+    let claimed = lianxin_pass::Pass::decode(&body.qr).ok().and_then(|pass| {
+        let kid = lianxin_pass::ticket::unverified_kid(&pass.ticket)?;
+        Some((kid, lianxin_pass::unverified_claims(&pass.ticket).ok()?))
+    });
+    let trust = state
+        .gate
+        .trust(&state, now, claimed.as_ref().map(|c| c.0))
+        .await?;
     let mut ledger = Looked {
         facts: Default::default(),
         spent: None,
     };
-    let mut pseudonym = None;
-    if let Ok(pass) = lianxin_pass::Pass::decode(&body.qr) {
-        if let Ok(t) = trust.verify(&pass.ticket, now) {
-            ledger.facts = state
-                .store
-                .ticket_facts(&t.claims.pseudonym, &t.claims.device_key)
-                .await?;
-            pseudonym = Some(t.claims.pseudonym);
-        }
+    if let Some((_, claims)) = &claimed {
+        ledger.facts = state
+            .store
+            .ticket_facts(&claims.pseudonym, &claims.device_key)
+            .await?;
     }
     let checked = Gate {
         compound: u64::try_from(gate.compound_id).unwrap_or(0),
         trust: &trust,
     }
     .check(&body.qr, now, direction, &mut ledger);
+    let pseudonym = match &checked {
+        Ok(admit) => Some(admit.ticket.claims.pseudonym),
+        Err(deny) if past_issuer_check(*deny) => claimed.as_ref().map(|c| c.1.pseudonym),
+        Err(_) => None,
+    };
+    // Logged (durably: the store's writer answers after the commit) before the answer.
     let outcome = state
         .store
         .record_scan(Scan {
@@ -548,4 +678,151 @@ fn deny_body(deny: Deny, direction: Direction) -> Value {
         "reason": deny.code(),
         "message": deny.to_string(),
     })
+}
+
+// ----- Offline events -----
+
+/// The most events one upload may carry.
+const MAX_UPLOAD: usize = 1000;
+
+#[derive(Deserialize)]
+struct UploadBody {
+    /// The box's own Ed25519 public key (hex) that signed each event.
+    box_key: String,
+    events: Vec<OfflineEvent>,
+}
+
+#[derive(Deserialize)]
+struct OfflineEvent {
+    /// `ticket digest hex:step`: the replay key, and the idempotency key.
+    id: String,
+    compound: u64,
+    pseudonym: String,
+    direction: String,
+    /// When the box admitted the rider (Unix seconds).
+    at: u64,
+    /// The box key's Ed25519 signature (hex) over [`offline_event_message`].
+    signature: String,
+}
+
+/// What a gate box signs for each event; `lianxin gate` builds the same bytes.
+pub fn offline_event_message(
+    id: &str,
+    compound: u64,
+    pseudonym: &str,
+    direction: &str,
+    at: u64,
+) -> String {
+    format!("lianxin-gate-event/1\n{id}\n{compound}\n{pseudonym}\n{direction}\n{at}")
+}
+
+fn hex_array<const N: usize>(raw: &str) -> Option<[u8; N]> {
+    hex::decode(raw.trim())
+        .ok()
+        .and_then(|b| <[u8; N]>::try_from(b).ok())
+}
+
+/// `POST /gate/events`: a gate box's queued entries and exits, each already admitted
+/// offline. Each is applied like an online scan that passed (the replay key is spent,
+/// presence flips), so the server's log and presence stay consistent; the answer is
+/// per event: `pass`, or the server's verdict (`replayed`, `already_inside`,
+/// `not_inside`), or `duplicate` when this gate already uploaded it (uploads are
+/// idempotent on the event id), or `rejected` with a reason (bad signature, another
+/// compound, malformed) — a rejected event is not stored.
+async fn upload_events(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    JsonBody(body): JsonBody<UploadBody>,
+) -> ApiResult<Json<Value>> {
+    require_scope(&c, "gate:scan")?;
+    if body.events.len() > MAX_UPLOAD {
+        return Err(ApiError::invalid(
+            "events",
+            format!("at most {MAX_UPLOAD} events per upload"),
+        ));
+    }
+    let box_key = hex_array::<32>(&body.box_key)
+        .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "box_key",
+                "box_key must be an Ed25519 public key (64 hex characters)",
+            )
+        })?;
+    let gate = state
+        .store
+        .gate_of_account(c.account.id)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("this token's account is not a gate's"))?;
+    let mut results = Vec::with_capacity(body.events.len());
+    for e in body.events {
+        let verdict = upload_one(&state, &gate, &box_key, &e).await?;
+        results.push(match verdict {
+            Ok(outcome) => json!({ "id": e.id, "outcome": outcome }),
+            Err(reason) => json!({ "id": e.id, "outcome": "rejected", "reason": reason }),
+        });
+    }
+    Ok(Json(json!({ "results": results })))
+}
+
+async fn upload_one(
+    state: &AppState,
+    gate: &lianxin_store::gate::GateDevice,
+    box_key: &ed25519_dalek::VerifyingKey,
+    e: &OfflineEvent,
+) -> ApiResult<Result<&'static str, &'static str>> {
+    let Some(direction) = Direction::parse(&e.direction) else {
+        return Ok(Err("malformed"));
+    };
+    let parsed =
+        e.id.split_once(':')
+            .and_then(|(d, s)| Some((hex_array::<32>(d)?, s.parse::<u64>().ok()?)));
+    let (Some((digest, step)), Some(pseudonym)) = (parsed, hex_array::<16>(&e.pseudonym)) else {
+        return Ok(Err("malformed"));
+    };
+    let Some(signature) = hex_array::<64>(&e.signature) else {
+        return Ok(Err("malformed"));
+    };
+    let message = offline_event_message(&e.id, e.compound, &e.pseudonym, &e.direction, e.at);
+    if box_key
+        .verify(
+            message.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&signature),
+        )
+        .is_err()
+    {
+        return Ok(Err("bad_signature"));
+    }
+    if e.compound != u64::try_from(gate.compound_id).unwrap_or(0) {
+        return Ok(Err("wrong_compound"));
+    }
+    let Some(at) = i64::try_from(e.at)
+        .ok()
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+    else {
+        return Ok(Err("malformed"));
+    };
+    let key = format!("{}:{step}", hex::encode(digest));
+    if state.store.replay_key_gate(&key).await? == Some(gate.id) {
+        return Ok(Ok("duplicate"));
+    }
+    let outcome = state
+        .store
+        .record_scan_at(
+            Scan {
+                gate_id: gate.id,
+                compound_id: gate.compound_id,
+                region: gate.region.clone(),
+                direction,
+                pseudonym: Some(pseudonym),
+                spent: Some((digest, step)),
+                outcome: Ok(()),
+            },
+            at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+        .await?;
+    Ok(Ok(match outcome {
+        Ok(()) => "pass",
+        Err(d) => d.code(),
+    }))
 }

@@ -9,7 +9,7 @@
 mod community;
 pub(crate) mod contact;
 pub mod demands;
-mod gate;
+pub mod gate;
 mod registry;
 mod tiers;
 pub use registry::today as registry_today;

@@ -6,8 +6,8 @@
 //! every pass brings its own). Both run on every core, one thread per core, on
 //! passes prepared beforehand (each a different ticket, so none is a replay).
 //!
-//! The HTTP half of the benchmark (scans through `/api/v1/gate/scan` with 64
-//! gates and durable logging) needs the gate API and is not here yet.
+//! The HTTP half (scans through `/api/v1/gate/scan` with 64 gates and durable
+//! logging) is `gate_http`; `bench gate` runs both and sets them side by side.
 
 use super::{median, Row};
 use anyhow::{ensure, Result};
@@ -18,13 +18,15 @@ use lianxin_pass::{
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Scale {
     pub name: &'static str,
     /// Passes prepared per thread (each verified once per run).
     pub passes: usize,
     pub runs: usize,
+    /// The HTTP load (`gate_http`).
+    pub http: super::gate_http::Plan,
 }
 
 impl Scale {
@@ -32,11 +34,21 @@ impl Scale {
         name: "full",
         passes: 40_000,
         runs: 5,
+        http: super::gate_http::Plan {
+            runs: 3,
+            warmup: Duration::from_secs(1),
+            measure: Duration::from_secs(5),
+        },
     };
     pub const QUICK: Scale = Scale {
         name: "quick",
         passes: 8_000,
         runs: 3,
+        http: super::gate_http::Plan {
+            runs: 2,
+            warmup: Duration::from_millis(500),
+            measure: Duration::from_millis(2500),
+        },
     };
 }
 

@@ -131,7 +131,7 @@ pub async fn clients(server: &Server, world: &World, n: usize) -> Result<Vec<Cli
     Ok(out)
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
+pub(super) async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
@@ -193,7 +193,7 @@ impl Client {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(super) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -312,7 +312,7 @@ async fn drive(mut c: Client, from: Instant, until: Instant) -> (Option<Client>,
 }
 
 /// The `q` quantile of sorted microseconds, in milliseconds (nearest rank).
-fn percentile_ms(sorted_us: &[u32], q: f64) -> f64 {
+pub(super) fn percentile_ms(sorted_us: &[u32], q: f64) -> f64 {
     if sorted_us.is_empty() {
         return 0.0;
     }

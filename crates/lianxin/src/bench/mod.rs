@@ -14,6 +14,7 @@
 
 mod dashboard;
 mod gate;
+mod gate_http;
 mod governance;
 mod intake;
 mod world;
@@ -86,8 +87,14 @@ pub async fn run(command: BenchCommand) -> Result<()> {
             } else {
                 gate::Scale::FULL
             };
-            let (facts, rows) = gate::run(&scale)?;
+            let dir = TempDir::new("lianxin-bench")?;
+            let machine = facts(&dir, scale.name).await?;
+            eprintln!("bench: {machine}");
+            let (facts, mut rows) = gate::run(&scale)?;
             eprintln!("bench: {facts}");
+            let full = rows.first().map_or(0.0, |r| r.value);
+            let http = gate_http::run(&dir, &scale.http).await?;
+            rows.extend(gate_rows(&http, full));
             if json {
                 let report = Report {
                     bench: "gate",
@@ -95,15 +102,15 @@ pub async fn run(command: BenchCommand) -> Result<()> {
                 };
                 println!("{}", serde_json::to_string(&report)?);
             } else {
+                println!("{machine}");
                 println!(
-                    "machine: {} cores, {} {}; {} run, {}",
-                    std::thread::available_parallelism().map_or(0, usize::from),
-                    std::env::consts::OS,
-                    std::env::consts::ARCH,
-                    scale.name,
-                    chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+                    "{facts}; HTTP: {} gates, {} runs of {:?} (+{:?} warm-up), {} tickets",
+                    gate_http::GATES,
+                    scale.http.runs,
+                    scale.http.measure,
+                    scale.http.warmup,
+                    http.tickets
                 );
-                println!("{facts}");
                 print!("{}", table(&rows));
             }
             Ok(())
@@ -339,6 +346,35 @@ async fn intake_rows(dir: &TempDir, plan: &Plan) -> Result<Vec<Row>> {
         Row::new(limit_name, limit, "demands/s"),
         Row::new("raw insert, 1 per commit", single, "demands/s").against(limit_name, limit),
     ])
+}
+
+/// The HTTP rows of `bench gate`, against the in-process full-check rate `full`.
+fn gate_rows(http: &gate_http::HttpResult, full: f64) -> Vec<Row> {
+    let rate = median(&http.runs.iter().map(|r| r.rate).collect::<Vec<_>>());
+    let p50 = median(&http.runs.iter().map(|r| r.p50_ms).collect::<Vec<_>>());
+    let p99 = median(&http.runs.iter().map(|r| r.p99_ms).collect::<Vec<_>>());
+    let failures: u64 = http.runs.iter().map(|r| r.failures).sum();
+    let accepted: u64 = http.runs.iter().map(|r| r.accepted).sum();
+    let name = format!("gate scans over HTTP, {} gates", gate_http::GATES);
+    vec![
+        Row::new(name.clone(), rate, "scans/s")
+            .against("full gate check, in-process", full)
+            .target(
+                ">= 40% of in-process, 0 failed",
+                failures == 0 && rate >= 0.4 * full,
+            ),
+        Row::new(name, rate, "scans/s")
+            .against("absolute target", 5000.0)
+            .target(">= 5000/s", rate >= 5000.0),
+        Row::new("gate scan p50 latency", p50, "ms"),
+        Row::new("gate scan p99 latency", p99, "ms").target("< 10 ms", p99 < 10.0),
+        Row::new("gate scans failed", failures as f64, "scans")
+            .against("scans accepted", accepted as f64)
+            .target("0", failures == 0),
+        Row::new("accepted scans durably logged", http.logged as f64, "scans")
+            .against("scans accepted, all runs", http.accepted_total as f64)
+            .target("all", http.logged == http.accepted_total),
+    ]
 }
 
 /// Part (b).
