@@ -598,15 +598,8 @@ impl Store {
         let actor = actor.clone();
         self.write(move |tx| {
             Box::pin(async move {
-                let changed = sqlx::query(
-                    "UPDATE grid_households SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL",
-                )
-                .bind(on.to_string())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if changed != 1 {
+                let ended = crate::end_open_row(tx, crate::Dated::GridHouseholds, id, on).await?;
+                if !ended {
                     return Err(invalid(
                         "on",
                         "already_ended",
@@ -870,15 +863,8 @@ impl Store {
         let actor = actor.clone();
         self.write(move |tx| {
             Box::pin(async move {
-                let changed = sqlx::query(
-                    "UPDATE registrations SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL",
-                )
-                .bind(on.to_string())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if changed != 1 {
+                let ended = crate::end_open_row(tx, crate::Dated::Registrations, id, on).await?;
+                if !ended {
                     return Err(invalid(
                         "on",
                         "already_ended",

@@ -301,3 +301,38 @@ mod tests {
         assert!(sqlite_path("sqlite::memory:").is_err());
     }
 }
+
+/// The tables whose rows are valid over `[valid_from, valid_to)` and end by having
+/// `valid_to` set: relations, contact-point links, grid assignments, registrations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dated {
+    Relations,
+    PointLinks,
+    GridHouseholds,
+    Registrations,
+}
+
+/// Ends the open row `id` of `table` on `on`, inside the caller's write; `false` if it
+/// had already ended (or does not exist), for the caller to refuse in its own words.
+pub(crate) async fn end_open_row(
+    tx: &mut sqlx::AnyConnection,
+    table: Dated,
+    id: i64,
+    on: chrono::NaiveDate,
+) -> Result<bool> {
+    let table = match table {
+        Dated::Relations => "relations",
+        Dated::PointLinks => "point_links",
+        Dated::GridHouseholds => "grid_households",
+        Dated::Registrations => "registrations",
+    };
+    let changed = sqlx::query(&format!(
+        "UPDATE {table} SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL"
+    ))
+    .bind(on.to_string())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}

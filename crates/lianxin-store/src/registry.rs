@@ -941,15 +941,8 @@ impl Store {
         let actor = actor.clone();
         self.write(move |tx| {
             Box::pin(async move {
-                let changed = sqlx::query(
-                    "UPDATE relations SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL",
-                )
-                .bind(on.to_string())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if changed != 1 {
+                let ended = crate::end_open_row(tx, crate::Dated::Relations, id, on).await?;
+                if !ended {
                     return Err(StoreError::conflict(
                         "valid_to",
                         "this relation has already ended",
