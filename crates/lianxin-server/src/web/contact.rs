@@ -376,10 +376,9 @@ async fn point_page(
             })
             .unwrap_or_default();
         let today = today();
-        let links: Vec<Value> = state
-            .store
-            .point_links(id)
-            .await?
+        let history = state.store.point_links(id).await?;
+        let linked = history.iter().any(|l| l.validity().contains(today));
+        let links: Vec<Value> = history
             .iter()
             .map(|l| context! {
                 name => l.person_name.clone(),
@@ -435,7 +434,7 @@ async fn point_page(
                 high => explained["priority"]["high"].as_bool(),
                 parts, links, visits, demands, open, holders,
                 today => today.to_string(),
-                linked => state.store.point_links(id).await?.iter().any(|l| l.validity().contains(today)),
+                linked,
                 manage => c.role().allows(Permission::ManageGovernance),
                 can_record => c.role().allows(Permission::RecordVisits),
                 problem => problem.as_ref().map(problem_value),
