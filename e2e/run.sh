@@ -92,7 +92,10 @@ fi
 echo "run.sh: server ready; running the browser tests" >&2
 
 set +e
-LIANXIN_URL="$BASE" node --test --test-concurrency=1 tests/
+# E2E_ONLY=gate runs only tests/gate.test.mjs (a quicker loop on one page).
+TESTS="tests/"
+if [[ -n "${E2E_ONLY:-}" ]]; then TESTS="tests/$E2E_ONLY.test.mjs"; fi
+LIANXIN_URL="$BASE" node --test --test-concurrency=1 "$TESTS"
 STATUS=$?
 set -e
 exit "$STATUS"

@@ -6,11 +6,14 @@
 // at the repo root, created if missing). Needs a running, fresh `lianxin demo` server
 // (it submits a demand and ends an official's post). To refresh only some images,
 // write to a temp folder and copy those.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { chromium } from 'playwright-core';
+import { writeFakeCamera } from './lib/fake-camera.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  BASE_URL, DESKTOP, PHONE, launchBrowser, newContext, login, url, links,
+  BASE_URL, DESKTOP, PHONE, CHROMIUM_ARGS, CHROMIUM_PATH, launchBrowser, newContext, login, url, links,
 } from './lib/helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -80,6 +83,7 @@ async function main() {
     await contactShots(browser);
     await communityShots(browser);
     await tiersShots(browser);
+    await gateShots(browser);
   } finally {
     await browser.close();
   }
@@ -212,6 +216,48 @@ async function tiersShots(browser) {
   }
   await shot(apage, 'tiers-board.png');
   await adm.close();
+}
+
+
+/** The gate pass: the rider's phone with its live QR, the gate's tablet after it
+ *  scanned that QR through a fake camera, and the compound's entries and exits. */
+async function gateShots(browser) {
+  const rider = await newContext(browser, { viewport: PHONE });
+  const rpage = await rider.newPage();
+  await go(rpage, '/login');
+  await login(rpage, 'rider');
+  await go(rpage, '/pass');
+  await rpage.locator('#pass-qr[data-qr^="LX1:"]').waitFor({ timeout: 20_000 });
+  await shot(rpage, 'gate-pass-phone.png');
+  const dir = await mkdtemp(path.join(tmpdir(), 'lianxin-shots-'));
+  const camera = path.join(dir, 'qr.y4m');
+  await writeFakeCamera(await rpage.locator('#pass-qr svg').screenshot(), camera);
+  await rider.close();
+  const tablet = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [...CHROMIUM_ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      `--use-file-for-fake-video-capture=${camera}`],
+  });
+  try {
+    const gctx = await newContext(tablet, { viewport: { width: 1024, height: 900 } });
+    const gpage = await gctx.newPage();
+    await go(gpage, '/login');
+    await login(gpage, 'gate');
+    await go(gpage, '/gate/scan');
+    await gpage.locator('#gate-result[data-outcome]').waitFor({ timeout: 30_000 });
+    await shot(gpage, 'gate-scan-pass.png');
+  } finally {
+    await tablet.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const wy = await newContext(browser, { viewport: DESKTOP });
+  const wpage = await wy.newPage();
+  await go(wpage, '/login');
+  await login(wpage, 'ky.worker');
+  await go(wpage, '/gate/log');
+  await shot(wpage, 'gate-log.png');
+  await wy.close();
 }
 
 main().catch((e) => {

@@ -22,6 +22,7 @@
 //!   evidence, improvement-plan actions, indicator files.
 //! - [`community`]: 双进 registration, the needs list and its claims, quarters.
 //! - [`calendar`]: the Asia/Shanghai working-day calendar and demand time limits.
+//! - [`gate`]: statistics of the rider gate log (entries per hour, time at the gate).
 
 pub mod audit;
 pub mod calendar;
@@ -30,6 +31,7 @@ pub mod contact;
 pub mod demand;
 pub mod draft;
 pub mod error;
+pub mod gate;
 pub mod ids;
 pub mod intake;
 pub mod org;

@@ -46,6 +46,9 @@ pub enum Permission {
     ManageCommunity,
     /// The organisation department's work: points, links, re-matches, rules, tiers.
     ManageGovernance,
+    /// See the rider gates' entries and exits, and their statistics, for compounds in
+    /// scope (or served by an organisation in scope: the property company).
+    ReadGateLog,
 }
 
 impl Role {
@@ -118,10 +121,18 @@ impl Role {
             Role::Admin => true,
             Role::Official => matches!(
                 permission,
-                ReadRegistry | ReadDemands | HandleDemands | ReadGovernance | RecordVisits
+                ReadRegistry
+                    | ReadDemands
+                    | HandleDemands
+                    | ReadGovernance
+                    | RecordVisits
+                    | ReadGateLog
             ),
             Role::UnitStaff => {
-                matches!(permission, ReadRegistry | ReadDemands | HandleDemands)
+                matches!(
+                    permission,
+                    ReadRegistry | ReadDemands | HandleDemands | ReadGateLog
+                )
             }
             Role::CommunityWorker | Role::GridWorker => matches!(
                 permission,
@@ -132,6 +143,7 @@ impl Role {
                     | ReadGovernance
                     | RecordVisits
                     | ManageCommunity
+                    | ReadGateLog
             ),
             Role::Resident | Role::Rider | Role::GateDevice => false,
         }

@@ -101,6 +101,7 @@ impl Caller {
                 Permission::ReadGovernance => &["governance:read", "governance:write"],
                 Permission::RecordVisits | Permission::ManageCommunity => &["governance:write"],
                 Permission::ManageGovernance => &["admin"],
+                Permission::ReadGateLog => &["gate:read"],
             };
             if !scopes.iter().any(|s| needed.contains(&s.as_str())) {
                 return Err(ApiError::forbidden("the token's scopes do not allow this"));
@@ -130,6 +131,7 @@ pub const TOKEN_SCOPES: &[&str] = &[
     "open311",
     "gate:platform",
     "gate:scan",
+    "gate:read",
     "admin",
 ];
 

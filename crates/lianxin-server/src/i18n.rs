@@ -37,6 +37,7 @@ impl Lang {
 
 mod community;
 mod contact;
+mod gate;
 mod tiers;
 
 /// Every area's rows: (key, Chinese, English).
@@ -45,6 +46,7 @@ fn rows() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static
         .chain(contact::TEXT)
         .chain(community::TEXT)
         .chain(tiers::TEXT)
+        .chain(gate::TEXT)
 }
 
 /// (key, Chinese, English)

@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/assets/{file}", get(web::asset))
+        .route("/assets/vendor/{file}", get(web::vendor_asset))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

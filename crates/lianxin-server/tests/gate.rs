@@ -31,6 +31,8 @@ on_every_engine!(
     offline_lists_are_signed_by_the_issuer,
     bad_input_is_a_clear_4xx,
     a_rotation_reaches_the_online_scan_at_once,
+    the_phone_binds_itself_and_the_gate_page_scans,
+    the_gate_log_is_for_the_compound_and_its_property_company,
 );
 
 fn api(app: &App, path: &str) -> String {
@@ -369,7 +371,21 @@ mod cases {
                 .is_ok()
         };
         assert!(verify(&trust));
-        // Revoke the device: it appears on the signed revocation list.
+        // The rider holds a ticket bound to the device …
+        assert_eq!(
+            put_order(app, &w.platform, "MT-R1", order_body(app, w.rider))
+                .await
+                .status(),
+            201
+        );
+        let (rider_c, _) = login(app, "rider.wang").await;
+        let r = rider_c
+            .get(api(app, "/gate/my-ticket"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // … so revoking the device puts it on the signed revocation list.
         let rider: Value = w
             .admin
             .c
@@ -819,5 +835,285 @@ mod cases {
             "forbidden",
         )
         .await;
+    }
+
+    /// The rider's page path: the phone binds its own key (retiring the old phone),
+    /// fetches the ticket and shows a QR; the gate's tablet, signed in as a
+    /// `gate_device` account, scans it with its session.
+    pub async fn the_phone_binds_itself_and_the_gate_page_scans(app: &App) {
+        let w = world(app).await;
+        assert_eq!(
+            put_order(app, &w.platform, "MT-P1", order_body(app, w.rider))
+                .await
+                .status(),
+            201
+        );
+        let (rider, rider_csrf) = login(app, "rider.wang").await;
+        let bind = |key: &SigningKey| {
+            rider
+                .post(api(app, "/gate/my-device"))
+                .header("x-csrf-token", &rider_csrf)
+                .json(&json!({ "public_key": hex::encode(key.verifying_key().to_bytes()) }))
+                .send()
+        };
+        let phone = SigningKey::from_bytes(&[9; 32]);
+        let bound = bind(&phone).await.unwrap();
+        assert_eq!(bound.status(), 201);
+        // Without the CSRF header a session cannot bind; nor can anyone but a rider.
+        let r = rider
+            .post(api(app, "/gate/my-device"))
+            .json(&json!({ "public_key": hex::encode([1u8; 32]) }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let (resident, resident_csrf) = login(app, "resident").await;
+        let r = resident
+            .post(api(app, "/gate/my-device"))
+            .header("x-csrf-token", &resident_csrf)
+            .json(&json!({ "public_key": hex::encode(phone.verifying_key().to_bytes()) }))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 403, "forbidden").await;
+        // A key that is no Ed25519 point is a clear 4xx.
+        let r = rider
+            .post(api(app, "/gate/my-device"))
+            .header("x-csrf-token", &rider_csrf)
+            .json(&json!({ "public_key": "zz" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+
+        let ticket = |c: reqwest::Client| async move {
+            let t: Value = c
+                .get(api(app, "/gate/my-ticket"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            t
+        };
+        let t = ticket(rider.clone()).await;
+        assert_eq!(t["compound_name"], "开元社区");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(t["ticket"].as_str().unwrap())
+            .unwrap();
+        let compound = t["compound_id"].as_u64().unwrap();
+        let s = u64::try_from(app.desk.now().timestamp()).unwrap() / 30;
+
+        // The tablet: a gate bound to the gate_device account, scanning by session.
+        let r = w
+            .admin
+            .post(
+                app,
+                "/gate/gates",
+                json!({ "compound": "150207.BYXL.KY", "name": "北门平板", "account": "gate.ky" }),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let created: Value = r.json().await.unwrap();
+        assert!(
+            created.get("token").is_none(),
+            "a session gate gets no token"
+        );
+        let (tablet, tablet_csrf) = login(app, "gate.ky").await;
+        let page = tablet
+            .get(format!("{}/gate/scan", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("北门平板") && html.contains("/assets/vendor/jsQR.js"));
+        let scan_by_page = |qr: String| {
+            tablet
+                .post(api(app, "/gate/scan"))
+                .header("x-csrf-token", &tablet_csrf)
+                .json(&json!({ "qr": qr, "direction": "entry" }))
+                .send()
+        };
+        let qr = Pass::prove(&bytes, compound, s, &phone).encode();
+        let v: Value = scan_by_page(qr.clone())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["outcome"], "pass", "{v}");
+
+        // A second phone binds: the first is revoked, its next code refused.
+        let second = SigningKey::from_bytes(&[10; 32]);
+        assert_eq!(bind(&second).await.unwrap().status(), 201);
+        let old = Pass::prove(&bytes, compound, s + 1, &phone).encode();
+        let v: Value = scan_by_page(old).await.unwrap().json().await.unwrap();
+        assert_eq!(reason(&v), "device_revoked");
+        // The new phone gets a ticket of its own.
+        let t2 = ticket(rider.clone()).await;
+        assert_ne!(t2["ticket"], t["ticket"]);
+
+        // A rider's session cannot scan, a resident cannot see the tablet's page.
+        let r = rider
+            .post(api(app, "/gate/scan"))
+            .header("x-csrf-token", &rider_csrf)
+            .json(&json!({ "qr": qr, "direction": "entry" }))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 403, "forbidden").await;
+        let r = resident
+            .get(format!("{}/gate/scan", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        // The rider's own page loads the phone's scripts, the vendored encoder first.
+        let html = rider
+            .get(format!("{}/pass", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let encoder = html.find("/assets/vendor/qrcode.js").expect("encoder");
+        assert!(encoder < html.find("/assets/pass.js").expect("pass.js"));
+        for asset in [
+            "/assets/pass.js",
+            "/assets/gate.js",
+            "/assets/vendor/qrcode.js",
+            "/assets/vendor/jsQR.js",
+        ] {
+            let r = client()
+                .get(format!("{}{asset}", app.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{asset}");
+            assert!(r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript"));
+        }
+    }
+
+    /// `/gate/log`: the compound's worker and its property company see its scans and
+    /// figures; another community's worker is not offered it, and naming it is 404.
+    pub async fn the_gate_log_is_for_the_compound_and_its_property_company(app: &App) {
+        let w = world(app).await;
+        assert_eq!(
+            put_order(app, &w.platform, "MT-L1", order_body(app, w.rider))
+                .await
+                .status(),
+            201
+        );
+        let (rider, _) = login(app, "rider.wang").await;
+        let t: Value = rider
+            .get(api(app, "/gate/my-ticket"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(t["ticket"].as_str().unwrap())
+            .unwrap();
+        let compound = t["compound_id"].as_u64().unwrap();
+        let s = u64::try_from(app.desk.now().timestamp()).unwrap() / 30;
+        let qr = |step: u64| Pass::prove(&bytes, compound, step, &w.device).encode();
+        // Refused first (a stale code), then in, a replay, then out.
+        assert_eq!(
+            reason(&scan(app, &w.gate, &qr(s - 5), "entry").await),
+            "wrong_time"
+        );
+        assert_eq!(scan(app, &w.gate, &qr(s), "entry").await["outcome"], "pass");
+        assert_eq!(
+            reason(&scan(app, &w.gate, &qr(s), "entry").await),
+            "replayed"
+        );
+        assert_eq!(
+            scan(app, &w.gate, &qr(s + 1), "exit").await["outcome"],
+            "pass"
+        );
+
+        for who in ["ky.worker", "ky.wy", "admin"] {
+            let (c, _) = login(app, who).await;
+            let html = c
+                .get(format!(
+                    "{}/gate/log?compound=150207.BYXL.KY&days=1",
+                    app.base
+                ))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let stat = |id: &str| {
+                let at = html
+                    .find(&format!("id=\"{id}\""))
+                    .unwrap_or_else(|| panic!("{who}: {id}"));
+                let rest = &html[at..];
+                let v = rest.find("stat-value\">").unwrap() + "stat-value\">".len();
+                rest[v..v + rest[v..].find('<').unwrap()].to_string()
+            };
+            assert_eq!(stat("gate-entries"), "1", "{who}");
+            assert_eq!(stat("gate-exits"), "1", "{who}");
+            assert_eq!(stat("gate-refused"), "2", "{who}");
+            // One pass of two came after a refusal.
+            assert_eq!(stat("gate-first-try"), "50%", "{who}");
+            assert!(html.contains("data-reason=\"replayed\""), "{who}");
+            // The platform is named; the rider is not.
+            assert!(html.contains("美团") && !html.contains("王"), "{who}");
+            let csv = c
+                .get(format!(
+                    "{}/gate/log.csv?compound=150207.BYXL.KY&days=1",
+                    app.base
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(csv.status(), 200);
+            let text = csv.text().await.unwrap();
+            assert_eq!(text.lines().count(), 1 + 4, "{who}: {text}");
+        }
+        let (other, _) = login(app, "hx.worker").await;
+        let html = other
+            .get(format!("{}/gate/log", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // Only its own compound's gate (和谐社区 has one too) is offered.
+        assert!(
+            html.contains("和谐社区") && !html.contains("开元社区"),
+            "{html}"
+        );
+        let r = other
+            .get(format!("{}/gate/log?compound=150207.BYXL.KY", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let (resident, _) = login(app, "resident").await;
+        let r = resident
+            .get(format!("{}/gate/log", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let (c, _) = login(app, "ky.worker").await;
+        let r = c
+            .get(format!("{}/gate/log?days=5", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
     }
 }

@@ -17,10 +17,12 @@
 //! append-only log, `gate_events`, and carry no personal data).
 
 use crate::audit::{self, Actor};
+use crate::registry::scope_patterns;
 use crate::{now_text, Result, Store, StoreError};
 use ed25519_dalek::SigningKey;
 use lianxin_domain::person::{parse_person_name, IdCardNumber};
 use lianxin_domain::pii::PiiKey;
+use lianxin_domain::role::DataScope;
 use lianxin_domain::ValidationError;
 use lianxin_pass::{Claims, Deny, Direction, Issuer, KeyId, TrustList, TrustedKey};
 use rand::RngCore;
@@ -180,7 +182,7 @@ pub struct PublicIssuerKey {
 pub struct Revocations {
     /// Pseudonyms (hex) of unexpired tickets whose rider is not active.
     pub pseudonyms: Vec<String>,
-    /// Revoked device keys (hex).
+    /// Revoked device keys (hex) that unexpired tickets are bound to.
     pub device_keys: Vec<String>,
 }
 
@@ -204,6 +206,8 @@ pub struct Scan {
     /// (ticket digest, step), when the check got as far as spending the code.
     pub spent: Option<([u8; 32], u64)>,
     pub outcome: std::result::Result<(), Deny>,
+    /// The server's time from the request to the decision (online scans).
+    pub took_ms: Option<u32>,
 }
 
 /// A logged scan, as the compound's view lists it.
@@ -338,6 +342,14 @@ fn device_from_row(r: &AnyRow) -> Result<Device> {
         active: status == "active",
         created_at: r.try_get("created_at")?,
     })
+}
+
+/// The account a new gate acts through.
+enum GateAccount {
+    /// A new account with one API token (scope `gate:scan`) whose hash this is.
+    NewToken(String),
+    /// An existing `gate_device` account.
+    Existing(i64),
 }
 
 /// Inserts an account with no password and one API token, in `tx`.
@@ -800,6 +812,55 @@ impl Store {
         name: &str,
         token_hash: &str,
     ) -> Result<GateDevice> {
+        self.insert_gate(
+            actor,
+            compound_code,
+            name,
+            GateAccount::NewToken(token_hash.to_string()),
+        )
+        .await
+    }
+
+    /// Registers a gate that acts through an existing `gate_device` account: a gate
+    /// page on a tablet, signed in with a password, rather than a box with a token.
+    pub async fn create_gate_for_account(
+        &self,
+        actor: &Actor,
+        compound_code: &str,
+        name: &str,
+        account_id: i64,
+    ) -> Result<GateDevice> {
+        let role: Option<String> = sqlx::query_scalar("SELECT role FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        match role.as_deref() {
+            None => return Err(StoreError::not_found("account")),
+            Some("gate_device") => {}
+            Some(_) => {
+                return Err(invalid(
+                    "account_id",
+                    "not_a_gate_account",
+                    "a gate acts through an account with the role gate_device",
+                ))
+            }
+        }
+        self.insert_gate(
+            actor,
+            compound_code,
+            name,
+            GateAccount::Existing(account_id),
+        )
+        .await
+    }
+
+    async fn insert_gate(
+        &self,
+        actor: &Actor,
+        compound_code: &str,
+        name: &str,
+        account: GateAccount,
+    ) -> Result<GateDevice> {
         let name = trimmed("name", name, 80)?;
         let compound = self
             .place_by_code(compound_code.trim())
@@ -811,19 +872,24 @@ impl Store {
                     format!("no place has the code {}", compound_code.trim()),
                 )
             })?;
-        let (actor, token_hash) = (actor.clone(), token_hash.to_string());
+        let actor = actor.clone();
         let id: i64 = self
             .write(move |tx| {
                 Box::pin(async move {
-                    let suffix = rand::random::<u32>();
-                    let account = insert_token_account(
-                        tx,
-                        &format!("gate.{}.{suffix:08x}", compound.id),
-                        "gate_device",
-                        &token_hash,
-                        "gate:scan",
-                    )
-                    .await?;
+                    let account = match account {
+                        GateAccount::NewToken(token_hash) => {
+                            let suffix = rand::random::<u32>();
+                            insert_token_account(
+                                tx,
+                                &format!("gate.{}.{suffix:08x}", compound.id),
+                                "gate_device",
+                                &token_hash,
+                                "gate:scan",
+                            )
+                            .await?
+                        }
+                        GateAccount::Existing(id) => id,
+                    };
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO gate_gates (compound_id, name, account_id, region, created_at) \
                          VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -1316,16 +1382,31 @@ impl Store {
     /// What offline gates must refuse at `now`: the pseudonyms of unexpired tickets
     /// whose rider is suspended or revoked, and the revoked device keys.
     pub async fn revocations(&self, now: u64) -> Result<Revocations> {
+        // A ticket lives at most MAX_TICKET_SECONDS and none is issued to a rider or a
+        // device that is not active, so only a rider or device whose status changed
+        // since then can hold a live ticket: the list stays as short as the tickets
+        // are, however many riders and retired phones pile up over the years.
+        let since =
+            chrono::DateTime::from_timestamp(i64_of(now.saturating_sub(MAX_TICKET_SECONDS)), 0)
+                .unwrap_or_default()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
         let pseudonyms: Vec<String> = sqlx::query_scalar(
-            "SELECT t.pseudonym FROM gate_tickets t JOIN gate_riders r ON r.id = t.rider_id \
-             WHERE r.status <> 'active' AND t.not_after > $1 ORDER BY t.pseudonym",
+            "SELECT t.pseudonym FROM gate_riders r JOIN gate_tickets t ON t.rider_id = r.id \
+             WHERE r.status IN ('suspended', 'revoked') AND r.updated_at >= $1 AND t.not_after > $2 \
+             ORDER BY t.pseudonym",
         )
+        .bind(&since)
         .bind(i64_of(now))
         .fetch_all(&self.reader)
         .await?;
         let device_keys: Vec<String> = sqlx::query_scalar(
-            "SELECT public_key FROM gate_devices WHERE status = 'revoked' ORDER BY public_key",
+            "SELECT d.public_key FROM gate_devices d WHERE d.status = 'revoked' AND d.revoked_at >= $1 \
+             AND EXISTS (SELECT 1 FROM gate_tickets t WHERE t.device_id = d.id AND t.not_after > $2) \
+             ORDER BY d.public_key",
         )
+        .bind(&since)
+        .bind(i64_of(now))
         .fetch_all(&self.reader)
         .await?;
         Ok(Revocations {
@@ -1392,7 +1473,10 @@ impl Store {
         scan: Scan,
         at: String,
     ) -> Result<std::result::Result<(), Deny>> {
-        self.write(move |tx| {
+        // Every statement here either cannot fail on the data (the replay insert and
+        // the presence change are conditional, never refused) or fails because the
+        // database did: so the job needs no savepoint of its own.
+        self.write_unguarded(move |tx| {
             Box::pin(async move {
                 let pseudonym = scan.pseudonym.map(hex::encode);
                 let code = |o: &std::result::Result<(), Deny>| match o {
@@ -1405,7 +1489,7 @@ impl Store {
                     let step = scan.spent.map(|(_, s)| i64_of(s));
                     sqlx::query_scalar::<_, i64>(
                             "INSERT INTO gate_events (gate_id, compound_id, pseudonym, step, replay_key, direction, \
-                             outcome, region, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                             outcome, took_ms, region, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                              ON CONFLICT (replay_key) DO NOTHING RETURNING id",
                         )
                         .bind(scan.gate_id)
@@ -1415,6 +1499,7 @@ impl Store {
                         .bind(replay_key)
                         .bind(scan.direction.as_str())
                         .bind(outcome)
+                        .bind(scan.took_ms.map(i64::from))
                         .bind(region)
                         .bind(at)
                 };
@@ -1515,6 +1600,114 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    // ----- The entries-and-exits view -----
+
+    /// The compounds with at least one gate that `scope` may see: inside its place
+    /// subtree, or served by an organisation inside its org subtree (the compound's
+    /// property company sees its own gates).
+    pub async fn gate_compounds(&self, scope: &DataScope) -> Result<Vec<GateCompound>> {
+        let (org_pat, place_pat) = scope_patterns(scope);
+        let rows = sqlx::query(&format!(
+            "SELECT c.id, c.code, c.name, COUNT(g.id) AS gates FROM gate_gates g \
+             JOIN places c ON c.id = g.compound_id WHERE {COMPOUND_IN_SCOPE} \
+             GROUP BY c.id, c.code, c.name ORDER BY c.code"
+        ))
+        .bind(org_pat)
+        .bind(place_pat)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GateCompound {
+                    id: r.try_get("id")?,
+                    code: r.try_get("code")?,
+                    name: r.try_get("name")?,
+                    gates: r.try_get("gates")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The scans at a compound in scope since `since` (RFC 3339), newest first, at
+    /// most `limit`. Each names the gate and, for a pass whose ticket is known, the
+    /// order's platform and building: never the rider.
+    pub async fn gate_log(
+        &self,
+        scope: &DataScope,
+        compound_id: i64,
+        since: &str,
+        limit: i64,
+    ) -> Result<Vec<GateLogRow>> {
+        let (org_pat, place_pat) = scope_patterns(scope);
+        let rows = sqlx::query(&format!(
+            "SELECT e.id, e.at, e.gate_id, g.name AS gate_name, e.direction, e.outcome, e.pseudonym, \
+             e.took_ms, p.name AS platform, b.name AS building FROM gate_events e \
+             JOIN gate_gates g ON g.id = e.gate_id JOIN places c ON c.id = e.compound_id \
+             LEFT JOIN gate_tickets t ON t.pseudonym = e.pseudonym \
+             LEFT JOIN gate_orders o ON o.id = t.order_id \
+             LEFT JOIN gate_platforms p ON p.id = o.platform_id \
+             LEFT JOIN places b ON b.id = o.building_id \
+             WHERE e.compound_id = $3 AND e.at >= $4 AND {COMPOUND_IN_SCOPE} \
+             ORDER BY e.at DESC, e.id DESC LIMIT $5"
+        ))
+        .bind(org_pat)
+        .bind(place_pat)
+        .bind(compound_id)
+        .bind(since)
+        .bind(limit.clamp(1, 100_000))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GateLogRow {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    gate_id: r.try_get("gate_id")?,
+                    gate_name: r.try_get("gate_name")?,
+                    direction: r.try_get("direction")?,
+                    outcome: r.try_get("outcome")?,
+                    pseudonym: r.try_get("pseudonym")?,
+                    took_ms: r.try_get("took_ms")?,
+                    platform: r.try_get("platform")?,
+                    building: r.try_get("building")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A compound with rider gates, as the entries-and-exits view offers it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateCompound {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub gates: i64,
+}
+
+/// One line of a compound's entries and exits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateLogRow {
+    pub id: i64,
+    pub at: String,
+    pub gate_id: i64,
+    pub gate_name: String,
+    pub direction: String,
+    /// `pass`, or the refusal's reason code.
+    pub outcome: String,
+    /// The ticket's pseudonym (hex), when the issuer signature held.
+    pub pseudonym: Option<String>,
+    pub took_ms: Option<i64>,
+    pub platform: Option<String>,
+    pub building: Option<String>,
+}
+
+/// A compound `c` in scope: in the place subtree ($2), or served by an organisation
+/// in the org subtree ($1).
+const COMPOUND_IN_SCOPE: &str = "(c.path LIKE $2 OR EXISTS (SELECT 1 FROM org_places op \
+     JOIN orgs so ON so.id = op.org_id WHERE op.place_id = c.id AND so.path LIKE $1))";
 
 /// The keyed hash of a platform's order id that a ticket carries: the first 16
 /// bytes of the master key's keyed hash for the purpose `gate_order`.

@@ -155,6 +155,18 @@ impl Store {
         self.jobs.write(work).await
     }
 
+    /// [`Store::write`] for a hot job that fails only when the database does (see
+    /// [`writer::Writer::write_unguarded`]): the gate's scan log.
+    pub(crate) async fn write_unguarded<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> writer::BoxFuture<'c, Result<T>>
+            + Send
+            + 'static,
+    {
+        self.jobs.write_unguarded(work).await
+    }
+
     pub fn engine(&self) -> Engine {
         self.engine
     }

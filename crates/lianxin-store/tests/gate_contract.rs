@@ -227,6 +227,7 @@ fn scan_of(gate: i64, compound: i64, admit: &lianxin_pass::Admit) -> Scan {
         pseudonym: Some(admit.ticket.claims.pseudonym),
         spent: Some((admit.ticket.digest, admit.step)),
         outcome: Ok(()),
+        took_ms: Some(1),
     }
 }
 
@@ -349,9 +350,10 @@ async fn revocations_list_riders_and_devices(t: &TestStore, _: Engine) {
     let list = store.revocations(NOW).await.unwrap();
     assert_eq!(list.pseudonyms, vec![ticket.pseudonym.clone()]);
     assert_eq!(list.device_keys, vec![device.public_key.clone()]);
-    // Once the ticket has expired it no longer needs listing.
+    // Once the ticket has expired neither needs listing: a device without a live
+    // ticket opens nothing.
     let later = store.revocations(ticket.not_after).await.unwrap();
-    assert!(later.pseudonyms.is_empty());
+    assert!(later.pseudonyms.is_empty() && later.device_keys.is_empty());
     // A new device replaces (revokes) the old one.
     store
         .set_rider_status(&admin(), w.rider, RiderStatus::Active)

@@ -17,6 +17,7 @@ use serde::Deserialize;
 pub mod community;
 pub mod contact;
 pub mod demands;
+pub mod gate;
 pub mod tiers;
 
 pub const DEMO_PASSWORD: &str = "lianxin-demo";

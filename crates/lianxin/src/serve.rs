@@ -44,10 +44,13 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     let state = AppState::new(store.clone(), key, settings)
         .await
         .context("reading the demand loop's rules")?;
-    let open311_key = if demo {
+    let demo_keys = if demo {
         let key = crate::demo::demands::ensure_loaded(&state).await?;
         crate::demo::contact::ensure_visits(&state).await?;
-        Some(key)
+        let gate = crate::demo::gate::ensure_loaded(&state)
+            .await
+            .context("loading the demo's rider gate pass")?;
+        Some((key, gate))
     } else {
         None
     };
@@ -75,8 +78,12 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
             );
         }
     }
-    if let Some(key) = open311_key {
+    if let Some((key, gate)) = demo_keys {
         println!("Open311 GeoReport v2: http://{addr}/open311/v2/discovery.json  api_key={key}");
+        println!(
+            "Gate pass: platform meituan token={}\n  gate box: lianxin gate --server http://{addr} --token {} --compound {} --data gate-box",
+            gate.platform_token, gate.box_token, gate.compound_id
+        );
     }
     tracing::info!(%addr, engine = store.engine().as_str(), "listening");
     // Expired sessions are swept hourly.

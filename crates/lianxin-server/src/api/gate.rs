@@ -49,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/gate/revocations", get(revocations))
         .route("/gate/orders/{id}", put(declare_order))
         .route("/gate/my-ticket", get(my_ticket))
+        .route("/gate/my-device", post(bind_my_device))
         .route("/gate/scan", post(scan))
         .route("/gate/events", post(upload_events))
 }
@@ -221,6 +222,7 @@ async fn set_status(
     c.require(Permission::ManageAccounts)?;
     let status = RiderStatus::parse(&body.status)?;
     let rider = state.store.set_rider_status(&c.actor(), id, status).await?;
+    state.gate.forget_revocations();
     Ok(Json(json!({ "rider": rider })))
 }
 
@@ -238,6 +240,8 @@ async fn add_device(
     c.require(Permission::ManageAccounts)?;
     let key = parse_device_key(&body.public_key)?;
     let device = state.store.add_device(&c.actor(), id, &key).await?;
+    // Adding a device retires the rider's others.
+    state.gate.forget_revocations();
     Ok(created(json!({ "device": device })))
 }
 
@@ -248,6 +252,7 @@ async fn revoke_device(
 ) -> ApiResult<Json<Value>> {
     c.require(Permission::ManageAccounts)?;
     let device = state.store.revoke_device(&c.actor(), id).await?;
+    state.gate.forget_revocations();
     Ok(Json(json!({ "device": device })))
 }
 
@@ -257,6 +262,10 @@ async fn revoke_device(
 struct NewGate {
     compound: String,
     name: String,
+    /// An existing `gate_device` account (username) for a gate page on a tablet;
+    /// without it the gate gets a new account and a token, shown once.
+    #[serde(default)]
+    account: Option<String>,
 }
 
 async fn gates(State(state): State<AppState>, ApiCaller(c): ApiCaller) -> ApiResult<Json<Value>> {
@@ -270,6 +279,19 @@ async fn create_gate(
     JsonBody(body): JsonBody<NewGate>,
 ) -> ApiResult<Response> {
     c.require(Permission::ManageAccounts)?;
+    if let Some(username) = body.account.as_deref() {
+        let account = state
+            .store
+            .account_by_username(username.trim())
+            .await?
+            .ok_or_else(|| ApiError::invalid("account", "no account has that username"))?
+            .0;
+        let gate = state
+            .store
+            .create_gate_for_account(&c.actor(), &body.compound, &body.name, account.id)
+            .await?;
+        return Ok(created(json!({ "gate": gate })));
+    }
     let token = random_token("lxt_", 32);
     let gate = state
         .store
@@ -354,6 +376,15 @@ async fn signed(state: &AppState, payload: Value) -> ApiResult<Json<Value>> {
     })))
 }
 
+/// A gate scanning: a gate box's token (scope `gate:scan`), or the gate page on a
+/// tablet signed in as a `gate_device` account (a session, so CSRF-checked).
+fn require_gate(c: &Caller) -> ApiResult<()> {
+    match &c.credential {
+        Credential::Session { .. } if c.role() == Role::GateDevice => Ok(()),
+        _ => require_scope(c, "gate:scan"),
+    }
+}
+
 fn require_gate_or_admin(c: &Caller) -> ApiResult<()> {
     if has_scope(c, "gate:scan") {
         Ok(())
@@ -433,28 +464,54 @@ async fn declare_order(
     Ok((status, Json(json!({ "order": order }))).into_response())
 }
 
+/// The signed-in rider's own account, as a rider.
+async fn rider_of(state: &AppState, c: &Caller) -> ApiResult<lianxin_store::gate::Rider> {
+    if c.role() != Role::Rider {
+        return Err(ApiError::forbidden("only a rider has a gate pass"));
+    }
+    state
+        .store
+        .rider_of_account(c.account.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("rider"))
+}
+
+/// `POST /gate/my-device`: the rider's phone binds its own key (made on the phone,
+/// the private half never leaving it). Binding a phone revokes the rider's other
+/// devices, so a pass works on one phone at a time and cannot be lent out.
+async fn bind_my_device(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    JsonBody(body): JsonBody<NewDevice>,
+) -> ApiResult<Response> {
+    let rider = rider_of(&state, &c).await?;
+    let key = parse_device_key(&body.public_key)?;
+    let device = state.store.add_device(&c.actor(), rider.id, &key).await?;
+    state.gate.forget_revocations();
+    Ok(created(json!({ "device": device })))
+}
+
 /// The rider's current ticket: base64 of its bytes, the compound it opens, and the
 /// step length the phone must sign with.
 async fn my_ticket(
     State(state): State<AppState>,
     ApiCaller(c): ApiCaller,
 ) -> ApiResult<Json<Value>> {
-    if c.role() != Role::Rider {
-        return Err(ApiError::forbidden("only a rider has a gate pass"));
-    }
-    let rider = state
-        .store
-        .rider_of_account(c.account.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("rider"))?;
+    let rider = rider_of(&state, &c).await?;
     let ticket = state
         .store
         .current_ticket(&state.pii, rider.id, now(&state))
         .await?;
+    let compound_name = state
+        .store
+        .place_by_code(&ticket.compound_code)
+        .await?
+        .map(|p| p.name);
     Ok(Json(json!({
         "ticket": base64::engine::general_purpose::STANDARD.encode(&ticket.bytes),
         "compound_id": ticket.compound_id,
         "compound": ticket.compound_code,
+        "compound_name": compound_name,
         "not_before": ticket.not_before,
         "not_after": ticket.not_after,
         "step_seconds": lianxin_pass::STEP_SECONDS,
@@ -486,7 +543,24 @@ struct ScanBody {
 pub struct GateCache {
     trust: std::sync::RwLock<Option<CachedTrust>>,
     gates: std::sync::RwLock<std::collections::HashMap<i64, Arc<GateDevice>>>,
+    revoked: std::sync::RwLock<Option<Arc<CachedRevocations>>>,
+    refreshing: tokio::sync::Mutex<()>,
 }
+
+/// The revoked riders (by the pseudonyms of their unexpired tickets) and devices
+/// (those unexpired tickets are bound to): the same list an offline gate box holds,
+/// read at most every [`REVOCATION_TTL`] and at once after a change in this process.
+pub struct CachedRevocations {
+    riders: std::collections::HashSet<[u8; 16]>,
+    devices: std::collections::HashSet<[u8; 32]>,
+    read_at: Instant,
+    /// The Unix time the list was read for (a clock moved back re-reads it).
+    read_for: u64,
+}
+
+/// How long a revocation made through another server may take to reach this one's
+/// online scans. One made through this server applies to the next scan.
+pub const REVOCATION_TTL: Duration = Duration::from_secs(2);
 
 struct CachedTrust {
     list: Arc<TrustList>,
@@ -541,6 +615,58 @@ impl GateCache {
         Ok(list)
     }
 
+    /// Drops the cached revocations (after a rider's or a device's status changed).
+    pub fn forget_revocations(&self) {
+        *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    async fn revocations(&self, state: &AppState, now: u64) -> ApiResult<Arc<CachedRevocations>> {
+        let cached = self
+            .revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let fresh =
+            |c: &CachedRevocations| c.read_at.elapsed() < REVOCATION_TTL && now >= c.read_for;
+        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
+            return Ok(c.clone());
+        }
+        // One request re-reads the list; while it does, the others go on with the
+        // list as it was (at most a read's time older than the TTL). With no list at
+        // all (at start, or just after a change here) they wait for the new one.
+        let _refreshing = match (&cached, self.refreshing.try_lock()) {
+            (_, Ok(guard)) => guard,
+            (Some(c), Err(_)) => return Ok(c.clone()),
+            (None, Err(_)) => self.refreshing.lock().await,
+        };
+        if let Some(c) = self
+            .revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|c| fresh(c))
+        {
+            return Ok(c.clone());
+        }
+        let list = state.store.revocations(now).await?;
+        let fresh = Arc::new(CachedRevocations {
+            riders: list
+                .pseudonyms
+                .iter()
+                .filter_map(|p| hex_array(p))
+                .collect(),
+            devices: list
+                .device_keys
+                .iter()
+                .filter_map(|d| hex_array(d))
+                .collect(),
+            read_at: Instant::now(),
+            read_for: now,
+        });
+        *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
+        Ok(fresh)
+    }
+
     /// The gate device an account acts for.
     async fn gate(&self, state: &AppState, account_id: i64) -> ApiResult<Arc<GateDevice>> {
         if let Some(g) = self
@@ -566,10 +692,14 @@ impl GateCache {
     }
 }
 
-/// What the online gate knows about one ticket, looked up before the check. The
-/// replay record is only noted here: the store's UNIQUE insert decides it.
+/// What the online check consults: the cached revocations, and a replay record
+/// that is only noted here (the store's UNIQUE insert decides it). Whether the rider
+/// is inside is left to the store too: its conditional update in the scan's own
+/// transaction is what decides a double entry or an exit without an entry, so the
+/// check here lets both directions through to it.
 struct Looked {
-    facts: lianxin_store::gate::TicketFacts,
+    revoked: Arc<CachedRevocations>,
+    direction: Direction,
     spent: Option<([u8; 32], u64)>,
 }
 
@@ -578,14 +708,14 @@ impl GateLedger for Looked {
         self.spent = Some((*ticket, step));
         true
     }
-    fn rider_revoked(&self, _: &[u8; 16]) -> bool {
-        self.facts.rider_revoked
+    fn rider_revoked(&self, pseudonym: &[u8; 16]) -> bool {
+        self.revoked.riders.contains(pseudonym)
     }
-    fn device_revoked(&self, _: &[u8; 32]) -> bool {
-        self.facts.device_revoked
+    fn device_revoked(&self, device_key: &[u8; 32]) -> bool {
+        self.revoked.devices.contains(device_key)
     }
     fn inside(&self, _: &[u8; 16]) -> bool {
-        self.facts.inside
+        self.direction == Direction::Exit
     }
 }
 
@@ -603,7 +733,8 @@ async fn scan(
     ApiCaller(c): ApiCaller,
     JsonBody(body): JsonBody<ScanBody>,
 ) -> ApiResult<Json<Value>> {
-    require_scope(&c, "gate:scan")?;
+    let started = Instant::now();
+    require_gate(&c)?;
     let direction = Direction::parse(&body.direction)
         .ok_or_else(|| ApiError::invalid("direction", "direction must be entry or exit"))?;
     if body.qr.len() > 8192 {
@@ -624,15 +755,10 @@ async fn scan(
         .trust(&state, now, claimed.as_ref().map(|c| c.0))
         .await?;
     let mut ledger = Looked {
-        facts: Default::default(),
+        revoked: state.gate.revocations(&state, now).await?,
+        direction,
         spent: None,
     };
-    if let Some((_, claims)) = &claimed {
-        ledger.facts = state
-            .store
-            .ticket_facts(&claims.pseudonym, &claims.device_key)
-            .await?;
-    }
     let checked = Gate {
         compound: u64::try_from(gate.compound_id).unwrap_or(0),
         trust: &trust,
@@ -654,6 +780,7 @@ async fn scan(
             pseudonym,
             spent: ledger.spent,
             outcome: checked.as_ref().map(|_| ()).map_err(|d| *d),
+            took_ms: Some(u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX)),
         })
         .await?;
     Ok(Json(match (outcome, checked) {
@@ -817,8 +944,10 @@ async fn upload_one(
                 pseudonym: Some(pseudonym),
                 spent: Some((digest, step)),
                 outcome: Ok(()),
+                took_ms: None,
             },
-            at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            // The same text form as every other logged time, so the log sorts.
+            at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         )
         .await?;
     Ok(Ok(match outcome {

@@ -8,6 +8,7 @@
 mod community;
 mod contact;
 mod demands;
+mod gate;
 mod tiers;
 
 use crate::api::registry_today as today;
@@ -84,7 +85,12 @@ const TEMPLATES: &[(&str, &str)] = &[
 impl Pages {
     pub fn new() -> Pages {
         let mut env = Environment::new();
-        let areas = [contact::TEMPLATES, community::TEMPLATES, tiers::TEMPLATES];
+        let areas = [
+            contact::TEMPLATES,
+            community::TEMPLATES,
+            tiers::TEMPLATES,
+            gate::TEMPLATES,
+        ];
         for (name, src) in TEMPLATES.iter().chain(areas.into_iter().flatten()) {
             env.add_template(name, src)
                 .expect("templates are checked by the tests");
@@ -116,22 +122,60 @@ pub fn routes() -> Router<AppState> {
         .merge(contact::routes())
         .merge(community::routes())
         .merge(tiers::routes())
+        .merge(gate::routes())
 }
 
-const CSS: &str = include_str!("../../assets/app.css");
+/// The embedded static files: (path under /assets/, content type, bytes). The
+/// vendored scripts are copied from npm by scripts/vendor-js.sh (see
+/// assets/vendor/README.md); nothing is fetched at run time.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/app.css"),
+    ),
+    (
+        "pass.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/pass.js"),
+    ),
+    (
+        "gate.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/gate.js"),
+    ),
+    (
+        "vendor/qrcode.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/qrcode.js"),
+    ),
+    (
+        "vendor/jsQR.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/jsQR.js"),
+    ),
+];
 
-pub async fn asset(Path(file): Path<String>) -> Response {
-    match file.as_str() {
-        "app.css" => (
+fn asset_response(path: &str) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == path) {
+        Some((_, content_type, body)) => (
             [
-                (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                (header::CONTENT_TYPE, *content_type),
                 (header::CACHE_CONTROL, "public, max-age=3600"),
             ],
-            CSS,
+            *body,
         )
             .into_response(),
-        _ => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such asset").into_response(),
+        None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such asset").into_response(),
     }
+}
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    asset_response(&file)
+}
+
+pub async fn vendor_asset(Path(file): Path<String>) -> Response {
+    asset_response(&format!("vendor/{file}"))
 }
 
 /// Whether cookies get the `Secure` flag: the site is configured as HTTPS, or a
@@ -192,6 +236,9 @@ impl Frame {
                 record_visits => role.allows(Permission::RecordVisits),
                 manage_community => role.allows(Permission::ManageCommunity),
                 manage_governance => role.allows(Permission::ManageGovernance),
+                gate_log => role.allows(Permission::ReadGateLog),
+                rider => role == lianxin_domain::role::Role::Rider,
+                gate_device => role == lianxin_domain::role::Role::GateDevice,
                 // A gate device is a machine: it raises no demands.
                 submit => role != lianxin_domain::role::Role::GateDevice,
             }

@@ -118,13 +118,27 @@ async fn seed(store: &TestStore, key: &PiiKey) {
         .unwrap();
         store.create_person(&actor, &all, &d).await.unwrap();
     }
-    for (username, role, place) in [
-        ("admin", Role::Admin, None),
-        ("ky.worker", Role::CommunityWorker, Some("150207.BYXL.KY")),
-        ("official", Role::Official, Some("150207")),
-        ("rider", Role::Rider, None),
-        ("resident", Role::Resident, Some("150207.BYXL.KY")),
-        ("resident2", Role::Resident, Some("150207.BYXL.KY")),
+    for (username, role, place, org) in [
+        ("admin", Role::Admin, None, None),
+        (
+            "ky.worker",
+            Role::CommunityWorker,
+            Some("150207.BYXL.KY"),
+            None,
+        ),
+        (
+            "hx.worker",
+            Role::CommunityWorker,
+            Some("150207.BYXL.HX"),
+            None,
+        ),
+        ("official", Role::Official, Some("150207"), None),
+        ("rider", Role::Rider, None, None),
+        ("resident", Role::Resident, Some("150207.BYXL.KY"), None),
+        ("resident2", Role::Resident, Some("150207.BYXL.KY"), None),
+        // 开元社区's property company, and the tablet at its rider gate.
+        ("ky.wy", Role::UnitStaff, None, Some("KY-WY")),
+        ("gate.ky", Role::GateDevice, Some("150207.BYXL.KY"), None),
     ] {
         store
             .create_account(
@@ -135,7 +149,7 @@ async fn seed(store: &TestStore, key: &PiiKey) {
                     password_hash: password_hash().to_string(),
                     role,
                     scope_place_code: place.map(Into::into),
-                    scope_org_code: None,
+                    scope_org_code: org.map(Into::into),
                     person_id: None,
                 },
             )

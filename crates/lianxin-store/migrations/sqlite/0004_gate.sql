@@ -27,6 +27,8 @@ CREATE TABLE gate_riders (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX gate_riders_platform ON gate_riders(platform_id);
+-- The revocation list reads the few riders who are not active.
+CREATE INDEX gate_riders_status ON gate_riders(status, updated_at);
 
 -- A rider's phone key (Ed25519 public key, 64 hex characters).
 CREATE TABLE gate_devices (
@@ -38,6 +40,7 @@ CREATE TABLE gate_devices (
     revoked_at TEXT
 );
 CREATE INDEX gate_devices_rider ON gate_devices(rider_id);
+CREATE INDEX gate_devices_status ON gate_devices(status, revoked_at);
 
 -- An order a platform declared: idempotent on (platform, platform order id).
 CREATE TABLE gate_orders (
@@ -84,6 +87,7 @@ CREATE TABLE gate_tickets (
 );
 CREATE INDEX gate_tickets_order ON gate_tickets(order_id, not_after);
 CREATE INDEX gate_tickets_rider ON gate_tickets(rider_id, not_after);
+CREATE INDEX gate_tickets_device ON gate_tickets(device_id, not_after);
 
 -- A gate device at a compound, with its own account (token scope `gate:scan`).
 CREATE TABLE gate_gates (
@@ -108,6 +112,9 @@ CREATE TABLE gate_events (
     replay_key TEXT UNIQUE,
     direction TEXT NOT NULL CHECK (direction IN ('entry', 'exit')),
     outcome TEXT NOT NULL,
+    -- How long the server took from the request to the logged decision (online
+    -- scans); NULL for events a gate box uploaded.
+    took_ms INTEGER,
     region TEXT NOT NULL,
     at TEXT NOT NULL
 );
