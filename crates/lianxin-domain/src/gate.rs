@@ -4,8 +4,9 @@
 //! "Time at the gate" is what the 新通码 exists to cut. The log cannot see a rider
 //! walk up, so it is measured from what it does see, per passing scan:
 //! - the server's own time from the request to the logged decision (`took_ms`), and
-//! - when the same pass was refused at the same gate shortly before (a stale code, a
-//!   clock out of step, the wrong direction), the time from that first attempt.
+//! - when the same pass was refused at the same gate, the same way (in or out),
+//!   shortly before (a stale code, a clock out of step), the time from that first
+//!   attempt. A refusal one way is no delay to a pass the other way.
 //!
 //! A rider let in on the first try has spent only the check's milliseconds; one who
 //! had to retry has spent the minutes between. Attempts refused before the issuer
@@ -68,9 +69,14 @@ pub fn stats(scans: &[ScanFact]) -> GateStats {
         if !s.passed() {
             *refusals.entry(s.outcome.as_str()).or_default() += 1;
             if let Some(p) = &s.pseudonym {
-                pending
+                // The first refusal still inside the window: an older one no longer
+                // counts, so a newer one takes its place.
+                let first = pending
                     .entry((s.gate_id, p.as_str(), s.entry))
                     .or_insert(s.at);
+                if (s.at - *first).num_seconds() > RETRY_WINDOW_SECONDS {
+                    *first = s.at;
+                }
             }
             continue;
         }
@@ -142,7 +148,7 @@ mod tests {
     fn a_retry_counts_from_the_first_refusal_at_that_gate() {
         let s = stats(&[
             scan(100, 1, Some("a"), true, "pass"),
-            scan(10, 1, Some("a"), true, "clock_skew"),
+            scan(10, 1, Some("a"), true, "wrong_time"),
             scan(40, 1, Some("a"), true, "replayed"),
         ]);
         // 90 s from the first refusal, plus the check.
@@ -150,8 +156,19 @@ mod tests {
         assert_eq!(s.first_try_share, Some(0.0));
         assert_eq!(
             s.refusals,
-            vec![("clock_skew".to_string(), 1), ("replayed".to_string(), 1)]
+            vec![("replayed".to_string(), 1), ("wrong_time".to_string(), 1)]
         );
+    }
+
+    #[test]
+    fn a_stale_refusal_gives_way_to_a_newer_one() {
+        let s = stats(&[
+            scan(0, 1, Some("a"), true, "expired"),
+            scan(RETRY_WINDOW_SECONDS + 100, 1, Some("a"), true, "wrong_time"),
+            scan(RETRY_WINDOW_SECONDS + 130, 1, Some("a"), true, "pass"),
+        ]);
+        assert_eq!(s.median_ms_at_gate, Some(30_004));
+        assert_eq!(s.first_try_share, Some(0.0));
     }
 
     #[test]

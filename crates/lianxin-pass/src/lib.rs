@@ -85,6 +85,24 @@ pub enum Deny {
 }
 
 impl Deny {
+    /// Every refusal, in the order of the checks.
+    pub const ALL: [Deny; 14] = [
+        Deny::Malformed,
+        Deny::UnknownIssuer,
+        Deny::BadIssuerSignature,
+        Deny::RetiredIssuer,
+        Deny::BadDeviceSignature,
+        Deny::WrongTime,
+        Deny::Replayed,
+        Deny::WrongCompound,
+        Deny::NotYetValid,
+        Deny::Expired,
+        Deny::RiderRevoked,
+        Deny::DeviceRevoked,
+        Deny::AlreadyInside,
+        Deny::NotInside,
+    ];
+
     /// A stable code for logs, the API and the pages.
     pub fn code(self) -> &'static str {
         match self {

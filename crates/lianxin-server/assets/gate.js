@@ -65,24 +65,15 @@
     },
   }[LANG];
 
-  // Deny reason codes (lianxin_pass::Deny::code) and their labels.
-  var REASONS = {
-    malformed: ['无法识别的通行码', 'Not a valid pass'],
-    unknown_issuer: ['签发方未知', 'Unknown issuer'],
-    bad_issuer_signature: ['通行证签名无效', 'Invalid pass signature'],
-    retired_issuer: ['签发密钥已停用', 'Issuer key retired'],
-    bad_device_signature: ['手机签名无效（非绑定手机）', 'Invalid phone signature (not the bound phone)'],
-    wrong_time: ['二维码时间不符（请校准手机时间，或为截图）', 'Code from another time (phone clock, or a screenshot)'],
-    clock_skew: ['时间不同步', 'Clock out of sync'],
-    replayed: ['二维码已使用（疑似截图）', 'Code already used (a screenshot?)'],
-    wrong_compound: ['非本小区订单', 'Order for another compound'],
-    not_yet_valid: ['通行证尚未生效', 'Pass not valid yet'],
-    expired: ['通行证已过期', 'Pass expired'],
-    rider_revoked: ['骑手已停用', 'Rider revoked'],
-    device_revoked: ['设备已注销', 'Phone revoked'],
-    already_inside: ['已在小区内', 'Already inside'],
-    not_inside: ['未登记进入', 'Not checked in'],
-  };
+  // Deny reason labels in the page language, from the server's own table (the same
+  // words as the entries-and-exits page): {code: label}. An unknown code shows the
+  // server's message.
+  var REASONS = {};
+  try {
+    REASONS = JSON.parse((document.getElementById('gate-reasons') || {}).textContent || '{}');
+  } catch (e) {
+    REASONS = {};
+  }
 
   var SHOW_MS = 6000; // how long a result stays up
   var FRAME_MS = 125; // ~8 frames a second
@@ -145,7 +136,7 @@
       r.setAttribute('data-outcome', 'pass');
     } else {
       var code = String(answer.reason || '');
-      var label = REASONS[code] ? REASONS[code][LANG === 'en' ? 1 : 0] : (answer.message || code);
+      var label = REASONS[code] || answer.message || code;
       r.className = 'gate-result gate-deny';
       r.setAttribute('data-reason', code);
       r.replaceChildren(
@@ -163,9 +154,9 @@
     root.setAttribute('data-direction', direction);
     if (el.entry) el.entry.setAttribute('aria-pressed', String(direction === 'entry'));
     if (el.exit) el.exit.setAttribute('aria-pressed', String(direction === 'exit'));
-    // A code refused one way may be shown again for the other way (a code that
-    // passed is spent: sending it again would only be refused as a replay).
-    if (lastOutcome !== 'pass') lastText = null;
+    // The code in view is not sent again the other way: a scan that got past the
+    // time check spent it, pass or deny, so it would only come back as a replay.
+    // The phone's next code (within 30 seconds) is checked the new way.
     if (!el.result || !el.result.hasAttribute('data-outcome')) showIdle();
   }
 

@@ -951,9 +951,11 @@ mod cases {
         let old = Pass::prove(&bytes, compound, s + 1, &phone).encode();
         let v: Value = scan_by_page(old).await.unwrap().json().await.unwrap();
         assert_eq!(reason(&v), "device_revoked");
-        // The new phone gets a ticket of its own.
+        // The new phone gets a ticket of its own, living at most two hours.
         let t2 = ticket(rider.clone()).await;
         assert_ne!(t2["ticket"], t["ticket"]);
+        let now = app.desk.now().timestamp();
+        assert!(t2["not_after"].as_i64().unwrap() <= now + 2 * 3600);
 
         // A rider's session cannot scan, a resident cannot see the tablet's page.
         let r = rider
@@ -970,6 +972,34 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(r.status(), 403);
+        // An administrator revoking the phone signs the rider out everywhere, so a
+        // lost phone cannot simply bind itself again.
+        let devices: Value = w
+            .admin
+            .c
+            .get(api(app, &format!("/gate/riders/{}", w.rider)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let active = devices["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["active"] == true)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let r = w
+            .admin
+            .post(app, &format!("/gate/devices/{active}/revoke"), json!({}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let r = rider.get(api(app, "/me")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let (rider, _) = login(app, "rider.wang").await;
         // The rider's own page loads the phone's scripts, the vendored encoder first.
         let html = rider
             .get(format!("{}/pass", app.base))
@@ -1081,6 +1111,22 @@ mod cases {
             let text = csv.text().await.unwrap();
             assert_eq!(text.lines().count(), 1 + 4, "{who}: {text}");
         }
+        // The same figures as JSON for a session allowed the gate log.
+        let (wy, _) = login(app, "ky.wy").await;
+        let v: Value = wy
+            .get(api(app, "/gate/log?compound=150207.BYXL.KY&days=1"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["stats"]["entries"], 1, "{v}");
+        assert_eq!(v["stats"]["first_try_share"], 0.5);
+        assert_eq!(v["scans"].as_array().unwrap().len(), 4);
+        let (resident, _) = login(app, "resident").await;
+        let r = resident.get(api(app, "/gate/log")).send().await.unwrap();
+        expect_error(r, 403, "forbidden").await;
         let (other, _) = login(app, "hx.worker").await;
         let html = other
             .get(format!("{}/gate/log", app.base))

@@ -771,8 +771,12 @@ impl Store {
         rows.iter().map(device_from_row).collect()
     }
 
+    /// Revokes a device key. The rider's account is signed out everywhere too: a lost
+    /// phone still holding a session could otherwise simply bind a new key, so binding
+    /// again needs the password.
     pub async fn revoke_device(&self, actor: &Actor, id: i64) -> Result<Device> {
-        self.device(id).await?;
+        let device = self.device(id).await?;
+        let account = self.rider(device.rider_id).await?.account_id;
         let actor = actor.clone();
         self.write(move |tx| {
             Box::pin(async move {
@@ -784,6 +788,12 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+                if let Some(account) = account {
+                    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                        .bind(account)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 audit::append(
                     tx,
                     &actor,
@@ -839,7 +849,7 @@ impl Store {
             Some("gate_device") => {}
             Some(_) => {
                 return Err(invalid(
-                    "account_id",
+                    "account",
                     "not_a_gate_account",
                     "a gate acts through an account with the role gate_device",
                 ))
@@ -1310,8 +1320,16 @@ impl Store {
         }
         let from = u64_of(parse_time("window_from", &order.window_from)?.timestamp());
         let until = u64_of(parse_time("window_until", &order.window_until)?.timestamp());
+        // A ticket lives at most MAX_TICKET_SECONDS from its issue, whatever the order
+        // window: the revocation list relies on it (see `revocations`).
+        if from > now + MAX_TICKET_SECONDS {
+            return Err(StoreError::conflict(
+                "order",
+                "the current order's window starts more than two hours from now; its pass is issued closer to it",
+            ));
+        }
         let not_before = from;
-        let not_after = until.min(from.max(now) + MAX_TICKET_SECONDS);
+        let not_after = until.min(now + MAX_TICKET_SECONDS);
         let mut pseudonym = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut pseudonym);
         let platform = self.platform_code_of_order(order.id).await?;

@@ -52,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route("/gate/my-device", post(bind_my_device))
         .route("/gate/scan", post(scan))
         .route("/gate/events", post(upload_events))
+        .route("/gate/log", get(log))
 }
 
 /// How long the old issuer key stays trusted after a rotation, unless told.
@@ -545,6 +546,8 @@ pub struct GateCache {
     gates: std::sync::RwLock<std::collections::HashMap<i64, Arc<GateDevice>>>,
     revoked: std::sync::RwLock<Option<Arc<CachedRevocations>>>,
     refreshing: tokio::sync::Mutex<()>,
+    /// Counts changes made here: a list read while one happened is not kept.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 /// The revoked riders (by the pseudonyms of their unexpired tickets) and devices
@@ -617,6 +620,8 @@ impl GateCache {
 
     /// Drops the cached revocations (after a rider's or a device's status changed).
     pub fn forget_revocations(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
@@ -648,6 +653,7 @@ impl GateCache {
         {
             return Ok(c.clone());
         }
+        let changes = self.changes.load(std::sync::atomic::Ordering::SeqCst);
         let list = state.store.revocations(now).await?;
         let fresh = Arc::new(CachedRevocations {
             riders: list
@@ -663,7 +669,12 @@ impl GateCache {
             read_at: Instant::now(),
             read_for: now,
         });
-        *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
+        // A change made here while the list was read may be missing from it: use it
+        // for this scan (it was read after the change began) but do not keep it.
+        let mut slot = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        if self.changes.load(std::sync::atomic::Ordering::SeqCst) == changes {
+            *slot = Some(fresh.clone());
+        }
         Ok(fresh)
     }
 
@@ -805,6 +816,133 @@ fn deny_body(deny: Deny, direction: Direction) -> Value {
         "reason": deny.code(),
         "message": deny.to_string(),
     })
+}
+
+// ----- The entries-and-exits view -----
+
+#[derive(Deserialize, Default)]
+pub(crate) struct LogQuery {
+    compound: Option<String>,
+    days: Option<String>,
+}
+
+/// The periods the view offers, in days.
+pub(crate) const LIST_PERIODS: [i64; 4] = [1, 7, 30, 90];
+/// The most scans one view reads; the view says when a period holds more.
+const LOG_LIMIT: i64 = 20_000;
+
+/// What `/gate/log` (page, CSV and API) reads: the compounds in the caller's scope,
+/// the one asked for (the first by default), the period and its scans.
+pub(crate) struct LogView {
+    pub compounds: Vec<lianxin_store::gate::GateCompound>,
+    pub compound: Option<lianxin_store::gate::GateCompound>,
+    pub days: i64,
+    pub rows: Vec<lianxin_store::gate::GateLogRow>,
+    pub truncated: bool,
+}
+
+pub(crate) async fn read_log(
+    state: &AppState,
+    caller: &Caller,
+    q: &LogQuery,
+) -> ApiResult<LogView> {
+    let days = match q.days.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => 7,
+        Some(d) => d
+            .parse::<i64>()
+            .ok()
+            .filter(|d| LIST_PERIODS.contains(d))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    "days must be 1, 7, 30 or 90",
+                )
+                .with_field("days")
+            })?,
+    };
+    let compounds = state.store.gate_compounds(&caller.account.scope).await?;
+    let compound = match q
+        .compound
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => compounds.first().cloned(),
+        Some(raw) => Some(
+            compounds
+                .iter()
+                .find(|c| c.code == raw || c.id.to_string() == raw)
+                .cloned()
+                // Unknown and out of scope look the same.
+                .ok_or_else(|| ApiError::not_found("compound"))?,
+        ),
+    };
+    let since = (state.desk.now() - chrono::Duration::days(days))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let rows = match &compound {
+        Some(c) => {
+            state
+                .store
+                .gate_log(&caller.account.scope, c.id, &since, LOG_LIMIT)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    Ok(LogView {
+        truncated: rows.len() as i64 >= LOG_LIMIT,
+        compounds,
+        compound,
+        days,
+        rows,
+    })
+}
+
+/// The scan log's facts as the statistics read them.
+pub(crate) fn scan_facts(
+    rows: &[lianxin_store::gate::GateLogRow],
+) -> Vec<lianxin_domain::gate::ScanFact> {
+    rows.iter()
+        .filter_map(|r| {
+            Some(lianxin_domain::gate::ScanFact {
+                at: chrono::DateTime::parse_from_rfc3339(&r.at)
+                    .ok()?
+                    .with_timezone(&chrono::Utc),
+                gate_id: r.gate_id,
+                pseudonym: r.pseudonym.clone(),
+                entry: r.direction == "entry",
+                outcome: r.outcome.clone(),
+                took_ms: r.took_ms,
+            })
+        })
+        .collect()
+}
+
+/// `GET /gate/log`: a compound's scans and statistics, for a compound in the
+/// caller's scope (token scope `gate:read`, or a session allowed the gate log).
+async fn log(
+    State(state): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    crate::extract::QueryParams(q): crate::extract::QueryParams<LogQuery>,
+) -> ApiResult<Json<Value>> {
+    c.require(Permission::ReadGateLog)?;
+    let view = read_log(&state, &c, &q).await?;
+    let s = lianxin_domain::gate::stats(&scan_facts(&view.rows));
+    Ok(Json(json!({
+        "compound": view.compound,
+        "days": view.days,
+        "truncated": view.truncated,
+        "stats": {
+            "entries": s.entries,
+            "exits": s.exits,
+            "entries_by_hour": s.entries_by_hour,
+            "refusals": s.refusals.iter().map(|(code, n)| json!({ "reason": code, "count": n })).collect::<Vec<_>>(),
+            "median_ms_at_gate": s.median_ms_at_gate,
+            "first_try_share": s.first_try_share,
+        },
+        "scans": view.rows,
+    })))
 }
 
 // ----- Offline events -----

@@ -12,6 +12,7 @@
 //! pseudonym, the order's platform and its building.
 
 use super::{fail, page_error, permitted_caller, Frame};
+use crate::api::gate::{read_log, LogQuery, LIST_PERIODS};
 use crate::chart::bar_chart;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
@@ -22,13 +23,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use lianxin_domain::calendar::SHANGHAI;
-use lianxin_domain::gate::{stats, ScanFact};
+use lianxin_domain::gate::stats;
 use lianxin_domain::role::{Permission, Role};
-use lianxin_store::gate::GateLogRow;
 use minijinja::{context, Value};
-use serde::Deserialize;
 
 /// This area's templates, registered with the others.
 pub(super) const TEMPLATES: &[(&str, &str)] = &[
@@ -132,92 +131,22 @@ async fn scan_page(State(state): State<AppState>, headers: HeaderMap) -> Respons
         },
         None => None,
     };
+    let reasons: std::collections::BTreeMap<&str, String> = lianxin_pass::Deny::ALL
+        .iter()
+        .map(|d| (d.code(), outcome_label(frame.lang, d.code())))
+        .collect();
     frame.render(
         &state,
         "gate_scan.html",
         context! {
             gate => gate.as_ref().map(|g| context! { name => g.name.clone(), compound => compound.clone() }),
+            reasons,
         },
     )
 }
 
-#[derive(Deserialize, Default)]
-struct LogQuery {
-    compound: Option<String>,
-    days: Option<String>,
-}
-
-/// The periods the view offers, in days.
-const PERIODS: [i64; 4] = [1, 7, 30, 90];
-/// The most scans one view reads; the page says when a period holds more.
-const LOG_LIMIT: i64 = 20_000;
 /// The lines the page lists (the CSV has them all).
 const LIST_LINES: usize = 50;
-
-/// What `/gate/log` and its CSV read: the compound, the period and its scans.
-struct LogView {
-    compounds: Vec<lianxin_store::gate::GateCompound>,
-    compound: Option<lianxin_store::gate::GateCompound>,
-    days: i64,
-    rows: Vec<GateLogRow>,
-}
-
-async fn read_log(
-    state: &AppState,
-    caller: &crate::auth::Caller,
-    q: &LogQuery,
-) -> Result<LogView, ApiError> {
-    let days = match q.days.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => 7,
-        Some(d) => d
-            .parse::<i64>()
-            .ok()
-            .filter(|d| PERIODS.contains(d))
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    "days must be 1, 7, 30 or 90",
-                )
-                .with_field("days")
-            })?,
-    };
-    let compounds = state.store.gate_compounds(&caller.account.scope).await?;
-    let compound = match q
-        .compound
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => compounds.first().cloned(),
-        Some(raw) => Some(
-            compounds
-                .iter()
-                .find(|c| c.code == raw || c.id.to_string() == raw)
-                .cloned()
-                // Unknown and out of scope look the same.
-                .ok_or_else(|| ApiError::not_found("compound"))?,
-        ),
-    };
-    let since = (state.desk.now() - Duration::days(days))
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
-    let rows = match &compound {
-        Some(c) => {
-            state
-                .store
-                .gate_log(&caller.account.scope, c.id, &since, LOG_LIMIT)
-                .await?
-        }
-        None => Vec::new(),
-    };
-    Ok(LogView {
-        compounds,
-        compound,
-        days,
-        rows,
-    })
-}
 
 fn parse_at(at: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(at)
@@ -283,20 +212,7 @@ async fn log_page(
         Ok(v) => v,
         Err(e) => return fail(&state, &frame, e),
     };
-    let facts: Vec<ScanFact> = view
-        .rows
-        .iter()
-        .filter_map(|r| {
-            Some(ScanFact {
-                at: parse_at(&r.at)?,
-                gate_id: r.gate_id,
-                pseudonym: r.pseudonym.clone(),
-                entry: r.direction == "entry",
-                outcome: r.outcome.clone(),
-                took_ms: r.took_ms,
-            })
-        })
-        .collect();
+    let facts = crate::api::gate::scan_facts(&view.rows);
     let s = stats(&facts);
     let hours: Vec<(String, i64)> = s
         .entries_by_hour
@@ -339,7 +255,7 @@ async fn log_page(
             compounds,
             compound => view.compound.as_ref().map(|c| context! { code => c.code.clone(), name => c.name.clone(), gates => c.gates }),
             days => view.days,
-            periods => PERIODS.to_vec(),
+            periods => LIST_PERIODS.to_vec(),
             entries => s.entries,
             exits => s.exits,
             refused => s.refusals.iter().map(|(_, n)| n).sum::<u32>(),
@@ -349,7 +265,7 @@ async fn log_page(
             chart,
             lines,
             more => view.rows.len() > LIST_LINES,
-            truncated => view.rows.len() as i64 >= LOG_LIMIT,
+            truncated => view.truncated,
             total => view.rows.len(),
         },
     )
@@ -411,4 +327,18 @@ async fn log_csv(
         "text/csv; charset=utf-8",
         &name,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_has_its_own_words_in_both_languages() {
+        for deny in lianxin_pass::Deny::ALL {
+            for lang in [Lang::Zh, Lang::En] {
+                assert_ne!(outcome_label(lang, deny.code()), deny.code(), "{deny:?}");
+            }
+        }
+    }
 }
