@@ -8,6 +8,8 @@
 //!   for amenities and open-now) and for everything within a radius.
 //! - [`reach`]: the radius a travel time (15 minutes) reaches by mode, without a road
 //!   network.
+//! - [`road`]: travel time along a road network imported from an OSM PBF extract:
+//!   access by mode, snapping, budgeted Dijkstra, a compact blob for the database.
 //! - [`hours`]: weekly opening hours in Asia/Shanghai with dated exceptions; open now,
 //!   next change.
 //! - [`cover`]: the planner's coverage report, uncovered clusters, and greedy siting of
@@ -21,6 +23,7 @@ pub mod cover;
 pub mod hours;
 pub mod index;
 pub mod reach;
+pub mod road;
 pub mod search;
 pub mod synth;
 
@@ -28,4 +31,5 @@ pub use coord::{from_wgs84, haversine_m, to_wgs84, CoordError, Datum, LatLon, EA
 pub use cover::{coverage, site_exact, site_greedy, uncovered_clusters, Coverage, PlanError};
 pub use hours::{DayRule, HoursError, OpeningHours};
 pub use index::PointIndex;
+pub use road::{Reach, RoadError, RoadNetwork};
 pub use search::{Hit, MatchKind, NameIndex};
