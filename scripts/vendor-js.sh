@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-fetches the vendored browser libraries of the gate pass pages into
+# Re-fetches the vendored browser libraries (gate pass pages, map pages) into
 # crates/lianxin-server/assets/vendor/ from the npm registry, at pinned versions.
 #
 #   bash scripts/vendor-js.sh
@@ -12,6 +12,7 @@ set -euo pipefail
 
 JSQR_VERSION=1.4.0               # QR decoder, global `jsQR`, Apache-2.0
 QRCODE_GENERATOR_VERSION=2.0.4   # QR encoder, global `qrcode`, MIT
+LEAFLET_VERSION=1.9.4            # map, global `L`, BSD-2-Clause (map and mall pages)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="$ROOT/crates/lianxin-server/assets/vendor"
@@ -19,15 +20,24 @@ TMP="$(mktemp -d "${TMPDIR:-/tmp}/lianxin-vendor-js.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
 cd "$TMP"
-npm pack --silent "jsqr@$JSQR_VERSION" "qrcode-generator@$QRCODE_GENERATOR_VERSION" >/dev/null
-mkdir jsqr qrcode-generator
+npm pack --silent "jsqr@$JSQR_VERSION" "qrcode-generator@$QRCODE_GENERATOR_VERSION" \
+  "leaflet@$LEAFLET_VERSION" >/dev/null
+mkdir jsqr qrcode-generator leaflet
 tar xzf "jsqr-$JSQR_VERSION.tgz" -C jsqr
 tar xzf "qrcode-generator-$QRCODE_GENERATOR_VERSION.tgz" -C qrcode-generator
+tar xzf "leaflet-$LEAFLET_VERSION.tgz" -C leaflet
 
 mkdir -p "$DEST"
 cp jsqr/package/dist/jsQR.js "$DEST/jsQR.js"
 cp jsqr/package/LICENSE "$DEST/jsQR.LICENSE"
 cp qrcode-generator/package/dist/qrcode.js "$DEST/qrcode.js"
+# Leaflet: the minified build and its stylesheet only. The stylesheet names a few
+# images (images/layers.png for the layers control, images/marker-icon.png for the
+# default marker); the pages use neither (circle markers, divIcon labels, their own
+# layer checkboxes), so the images are not copied and nothing asks for them.
+cp leaflet/package/dist/leaflet.js "$DEST/leaflet.js"
+cp leaflet/package/dist/leaflet.css "$DEST/leaflet.css"
+cp leaflet/package/LICENSE "$DEST/leaflet.LICENSE"
 
 # qrcode-generator ships no LICENSE file: its package.json says MIT and the
 # source's header says "Copyright (c) 2009 Kazuhiko Arase, Licensed under the MIT
@@ -70,5 +80,5 @@ The word 'QR Code' is registered trademark of DENSO WAVE INCORPORATED
 LICENSE
 fi
 
-( cd "$DEST" && sha256sum jsQR.js qrcode.js )
-echo "vendor-js.sh: jsqr $JSQR_VERSION and qrcode-generator $QRCODE_GENERATOR_VERSION copied to $DEST" >&2
+( cd "$DEST" && sha256sum jsQR.js qrcode.js leaflet.js leaflet.css )
+echo "vendor-js.sh: jsqr $JSQR_VERSION, qrcode-generator $QRCODE_GENERATOR_VERSION and leaflet $LEAFLET_VERSION copied to $DEST" >&2

@@ -22,6 +22,7 @@
 //!   evidence, improvement-plan actions, indicator files.
 //! - [`community`]: 双进 registration, the needs list and its claims, quarters.
 //! - [`calendar`]: the Asia/Shanghai working-day calendar and demand time limits.
+//! - [`map`]: the rider-friendly map's records: stations, malls, merchants, hot spots.
 //! - [`gate`]: statistics of the rider gate log (entries per hour, time at the gate).
 
 pub mod audit;
@@ -34,6 +35,7 @@ pub mod error;
 pub mod gate;
 pub mod ids;
 pub mod intake;
+pub mod map;
 pub mod org;
 pub mod person;
 pub mod pii;

@@ -49,6 +49,8 @@ pub enum Permission {
     /// See the rider gates' entries and exits, and their statistics, for compounds in
     /// scope (or served by an organisation in scope: the property company).
     ReadGateLog,
+    /// Keep the rider-friendly map: stations, malls, hot spots, outlines.
+    ManageMap,
 }
 
 impl Role {

@@ -15,7 +15,7 @@ use crate::coord::LatLon;
 /// Real district centres the demo data is generated around: (name, lat, lon), WGS-84.
 pub const DISTRICTS: [(&str, f64, f64); 3] = [
     ("包头市青山区", 40.6437, 109.9010),
-    ("赤峰市红山区玉龙街道", 42.2683, 118.9569),
+    ("赤峰市松山区玉龙街道", 42.285, 118.925),
     ("通辽市科尔沁区", 43.6172, 122.2633),
 ];
 

@@ -102,6 +102,7 @@ impl Caller {
                 Permission::RecordVisits | Permission::ManageCommunity => &["governance:write"],
                 Permission::ManageGovernance => &["admin"],
                 Permission::ReadGateLog => &["gate:read"],
+                Permission::ManageMap => &["map:write", "admin"],
             };
             if !scopes.iter().any(|s| needed.contains(&s.as_str())) {
                 return Err(ApiError::forbidden("the token's scopes do not allow this"));
@@ -132,6 +133,7 @@ pub const TOKEN_SCOPES: &[&str] = &[
     "gate:platform",
     "gate:scan",
     "gate:read",
+    "map:write",
     "admin",
 ];
 

@@ -38,6 +38,7 @@ impl Lang {
 mod community;
 mod contact;
 mod gate;
+mod map;
 mod tiers;
 
 /// Every area's rows: (key, Chinese, English).
@@ -47,6 +48,7 @@ fn rows() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static
         .chain(community::TEXT)
         .chain(tiers::TEXT)
         .chain(gate::TEXT)
+        .chain(map::TEXT)
 }
 
 /// (key, Chinese, English)

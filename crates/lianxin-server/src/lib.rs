@@ -15,6 +15,8 @@ pub mod export;
 pub mod extract;
 pub mod i18n;
 pub mod idempotency;
+pub mod map_index;
+pub mod map_plan;
 pub mod metrics;
 pub mod open311;
 pub mod scheduler;
@@ -41,6 +43,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Show the demo-password hint on the login page.
     pub demo: bool,
+    /// The map page's tile layer, if the deployment has a tile server.
+    pub map_tile_url: Option<String>,
+    pub map_tile_attribution: Option<String>,
 }
 
 impl Default for Settings {
@@ -51,6 +56,8 @@ impl Default for Settings {
             session_hours: 12,
             max_body_bytes: 1024 * 1024,
             demo: false,
+            map_tile_url: None,
+            map_tile_attribution: None,
         }
     }
 }
@@ -68,6 +75,8 @@ pub struct AppState {
     pub desk: Arc<desk::DemandDesk>,
     /// The online gate scan's trust list and gate devices (`api::gate`).
     pub gate: Arc<api::gate::GateCache>,
+    /// The rider-friendly map, in memory (`map_index`).
+    pub map: Arc<map_index::MapCache>,
 }
 
 impl AppState {
@@ -79,7 +88,10 @@ impl AppState {
     ) -> Result<AppState, lianxin_store::StoreError> {
         let desk = Arc::new(desk::DemandDesk::new(store.clone(), pii.clone()));
         desk.reload().await?;
+        let map = Arc::new(map_index::MapCache::default());
+        map.reload(&store).await?;
         Ok(AppState {
+            map,
             desk,
             store,
             pii,

@@ -662,6 +662,7 @@ async fn openapi_document_matches_the_routes() {
         include_str!("../src/api/community.rs"),
         include_str!("../src/api/tiers.rs"),
         include_str!("../src/api/gate.rs"),
+        include_str!("../src/api/map.rs"),
     ];
     let bodies = sources.iter().map(|src| {
         src.split("pub fn routes()")

@@ -26,6 +26,7 @@ pub mod demands;
 mod error;
 pub mod gate;
 pub mod grids;
+pub mod map;
 mod migrate;
 pub mod registry;
 pub mod testing;

@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_gate.sql"),
         postgres: include_str!("../migrations/postgres/0004_gate.sql"),
     },
+    Migration {
+        version: 5,
+        name: "map",
+        sqlite: include_str!("../migrations/sqlite/0005_map.sql"),
+        postgres: include_str!("../migrations/postgres/0005_map.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {

@@ -21,6 +21,10 @@ pub struct Config {
     pub session_hours: i64,
     pub log_format: String,
     pub log_level: String,
+    /// A map tile server (`https://…/{z}/{x}/{y}.png`) where a deployment has one;
+    /// without it the map draws outlines and markers on a plain background.
+    pub map_tile_url: Option<String>,
+    pub map_tile_attribution: Option<String>,
 }
 
 impl Default for Config {
@@ -36,6 +40,8 @@ impl Default for Config {
             session_hours: 12,
             log_format: "text".into(),
             log_level: "info".into(),
+            map_tile_url: None,
+            map_tile_attribution: None,
         }
     }
 }
@@ -54,6 +60,8 @@ struct Layer {
     session_hours: Option<i64>,
     log_format: Option<String>,
     log_level: Option<String>,
+    map_tile_url: Option<String>,
+    map_tile_attribution: Option<String>,
 }
 
 /// Overrides given on the command line.
@@ -110,6 +118,8 @@ impl Config {
             session_hours,
             log_format: env("LIANXIN_LOG_FORMAT"),
             log_level: env("LIANXIN_LOG_LEVEL"),
+            map_tile_url: env("LIANXIN_MAP_TILE_URL"),
+            map_tile_attribution: env("LIANXIN_MAP_TILE_ATTRIBUTION"),
         });
         if let Some(v) = &flags.listen {
             c.listen = v.clone();
@@ -146,6 +156,12 @@ impl Config {
         if l.public_url.is_some() {
             self.public_url = l.public_url;
         }
+        if l.map_tile_url.is_some() {
+            self.map_tile_url = l.map_tile_url;
+        }
+        if l.map_tile_attribution.is_some() {
+            self.map_tile_attribution = l.map_tile_attribution;
+        }
     }
 
     fn validate(&self) -> Result<()> {
@@ -158,6 +174,13 @@ impl Config {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be text or json");
+        }
+        if let Some(url) = &self.map_tile_url {
+            if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+                || !["{z}", "{x}", "{y}"].iter().all(|p| url.contains(p))
+            {
+                bail!("map_tile_url must be an http(s) or site-relative URL with {{z}}, {{x}} and {{y}}");
+            }
         }
         Ok(())
     }
@@ -177,7 +200,7 @@ impl Config {
     /// The configuration as printed at start: secrets and passwords masked.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\ndata_dir = {}\nsecret_key = {}\nsecret_key_file = {}\npublic_url = {}\ntrust_proxy = {}\nsession_hours = {}\nlog = {} ({})",
+            "listen = {}\ndatabase_url = {}\ndata_dir = {}\nsecret_key = {}\nsecret_key_file = {}\npublic_url = {}\ntrust_proxy = {}\nsession_hours = {}\nlog = {} ({})\nmap_tile_url = {}",
             self.listen,
             mask_url_password(&self.database_url),
             self.data_dir.display(),
@@ -188,6 +211,7 @@ impl Config {
             self.session_hours,
             self.log_level,
             self.log_format,
+            self.map_tile_url.as_deref().unwrap_or("(none: outlines and markers only)"),
         )
     }
 }

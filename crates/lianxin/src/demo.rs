@@ -18,6 +18,7 @@ pub mod community;
 pub mod contact;
 pub mod demands;
 pub mod gate;
+pub mod map;
 pub mod tiers;
 
 pub const DEMO_PASSWORD: &str = "lianxin-demo";

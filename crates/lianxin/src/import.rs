@@ -26,6 +26,16 @@ pub enum Kind {
     Demands,
     /// Households put in grids: household_code, grid_code, valid_from (双进, M15).
     Households,
+    /// Warm stations (CSV, XLSX or GeoJSON): code, name, lat, lon, hours, amenities …
+    Stations,
+    /// Friendly malls (CSV, XLSX or GeoJSON): code, name, lat, lon …
+    Malls,
+    /// Malls' directory boards (CSV or XLSX): mall, floor, zone, shop, category.
+    Merchants,
+    /// Delivery hot spots (CSV, XLSX or GeoJSON): code, name, lat, lon, weight …
+    Hotspots,
+    /// A road network from an OpenStreetMap extract (.osm.pbf).
+    Osm,
 }
 
 impl Kind {
@@ -36,11 +46,19 @@ impl Kind {
             Kind::People => "people",
             Kind::Demands => "demands",
             Kind::Households => "household assignments",
+            Kind::Stations => "stations",
+            Kind::Malls => "malls",
+            Kind::Merchants => "directory lines",
+            Kind::Hotspots => "hot spots",
+            Kind::Osm => "road networks",
         }
     }
 
     fn columns(self) -> (&'static [&'static str], &'static [&'static str]) {
         match self {
+            Kind::Stations | Kind::Malls | Kind::Merchants | Kind::Hotspots | Kind::Osm => {
+                (&[], &[])
+            }
             Kind::Places => (&["code", "name", "level"], &["parent_code", "lat", "lon"]),
             Kind::Orgs => (&["code", "name", "kind"], &["parent_code", "serves"]),
             Kind::People => (
@@ -198,6 +216,9 @@ pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Parsed> {
         Kind::People => Drafts::People(Vec::new()),
         Kind::Households => Drafts::Households(Vec::new()),
         Kind::Demands => bail!("demands are read by import_demands"),
+        Kind::Stations | Kind::Malls | Kind::Merchants | Kind::Hotspots | Kind::Osm => {
+            bail!("the map's files are read by import_map")
+        }
     };
     for (i, row) in t.rows.iter().enumerate() {
         let n = i + 2;
@@ -310,6 +331,23 @@ pub async fn run(
     kind: Kind,
     path: &Path,
 ) -> Result<usize> {
+    let map_kind = match kind {
+        Kind::Stations => Some(crate::import_map::MapKind::Stations),
+        Kind::Malls => Some(crate::import_map::MapKind::Malls),
+        Kind::Merchants => Some(crate::import_map::MapKind::Merchants),
+        Kind::Hotspots => Some(crate::import_map::MapKind::Hotspots),
+        Kind::Osm => {
+            let summary = crate::import_map::run_osm(store, path).await?;
+            println!("{summary}");
+            return Ok(1);
+        }
+        _ => None,
+    };
+    if let Some(k) = map_kind {
+        return crate::import_map::run(store, k, path)
+            .await
+            .map_err(|e| anyhow!("{e}; nothing was imported"));
+    }
     let table = read_table(path)?;
     if let Kind::Demands = kind {
         return import_demands(store, key()?, &table).await;
@@ -317,7 +355,7 @@ pub async fn run(
     let key = match kind {
         Kind::People | Kind::Demands => key()?,
         // Places and organisations hold no personal data.
-        Kind::Places | Kind::Orgs | Kind::Households => PiiKey::from_master(&[0; 32]),
+        _ => PiiKey::from_master(&[0; 32]),
     };
     let Parsed { drafts, rows } = parse_rows(kind, &table, &key)?;
     let bar = ProgressBar::new(drafts.len() as u64);

@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod gate_box;
 mod import;
+mod import_map;
 mod serve;
 
 use anyhow::{bail, Context, Result};

@@ -39,6 +39,8 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         trust_proxy: config.trust_proxy,
         session_hours: config.session_hours,
         demo,
+        map_tile_url: config.map_tile_url.clone(),
+        map_tile_attribution: config.map_tile_attribution.clone(),
         ..Settings::default()
     };
     let state = AppState::new(store.clone(), key, settings)
@@ -50,11 +52,15 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         let gate = crate::demo::gate::ensure_loaded(&state)
             .await
             .context("loading the demo's rider gate pass")?;
+        crate::demo::map::ensure_loaded(&state)
+            .await
+            .context("loading the demo's rider-friendly map")?;
         Some((key, gate))
     } else {
         None
     };
     let scheduler = lianxin_server::scheduler::spawn(state.desk.clone());
+    let map_watch = watch_map(state.clone());
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -104,6 +110,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     sweeper.abort();
+    map_watch.abort();
     scheduler.abort();
     // In-flight requests have finished; every acknowledged write is committed.
     store.close().await;
@@ -135,4 +142,33 @@ async fn shutdown_signal() {
 
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// Reloads the map index when another process (an import, another server) changed
+/// the map: it bumps the `map_version` meta value, checked every 30 seconds.
+fn watch_map(state: lianxin_server::AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let key = crate::import_map::MAP_VERSION;
+        let mut seen = state.store.meta_get(key).await.ok().flatten();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            let now = match state.store.meta_get(key).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the map version failed");
+                    continue;
+                }
+            };
+            if now != seen {
+                match state.map.reload(&state.store).await {
+                    Ok(()) => {
+                        tracing::info!("the map changed; its index was reloaded");
+                        seen = now;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reloading the map failed"),
+                }
+            }
+        }
+    })
 }

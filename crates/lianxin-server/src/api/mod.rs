@@ -10,6 +10,7 @@ mod community;
 pub(crate) mod contact;
 pub mod demands;
 pub mod gate;
+pub(crate) mod map;
 mod registry;
 mod tiers;
 pub use registry::today as registry_today;
@@ -39,6 +40,7 @@ static OPENAPI: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         include_str!("openapi/community.json"),
         include_str!("openapi/tiers.json"),
         include_str!("openapi/gate.json"),
+        include_str!("openapi/map.json"),
     ] {
         let part: Value =
             serde_json::from_str(part).expect("openapi parts are checked by the tests");
@@ -125,6 +127,7 @@ pub fn routes() -> Router<AppState> {
         .merge(community::routes())
         .merge(tiers::routes())
         .merge(gate::routes())
+        .merge(map::routes())
 }
 
 async fn openapi() -> Response {

@@ -9,6 +9,7 @@ mod community;
 mod contact;
 mod demands;
 mod gate;
+mod map;
 mod tiers;
 
 use crate::api::registry_today as today;
@@ -90,6 +91,7 @@ impl Pages {
             community::TEMPLATES,
             tiers::TEMPLATES,
             gate::TEMPLATES,
+            map::TEMPLATES,
         ];
         for (name, src) in TEMPLATES.iter().chain(areas.into_iter().flatten()) {
             env.add_template(name, src)
@@ -123,6 +125,7 @@ pub fn routes() -> Router<AppState> {
         .merge(community::routes())
         .merge(tiers::routes())
         .merge(gate::routes())
+        .merge(map::routes())
 }
 
 /// The embedded static files: (path under /assets/, content type, bytes). The
@@ -153,6 +156,26 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "vendor/jsQR.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/vendor/jsQR.js"),
+    ),
+    (
+        "map.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/map.js"),
+    ),
+    (
+        "mall.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/mall.js"),
+    ),
+    (
+        "vendor/leaflet.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/leaflet.js"),
+    ),
+    (
+        "vendor/leaflet.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/vendor/leaflet.css"),
     ),
 ];
 

@@ -17,6 +17,7 @@ mod gate;
 mod gate_http;
 mod governance;
 mod intake;
+mod map;
 mod world;
 
 use anyhow::Result;
@@ -45,6 +46,20 @@ pub enum BenchCommand {
         /// A smaller world (about 1/20: 12 districts, 500,000 visits), under a minute.
         #[arg(long)]
         quick: bool,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The rider-friendly map: nearest stations over 1,000,000 against a brute-force
+    /// scan, over HTTP, coverage of 1,000,000 points by 10,000 stations against
+    /// scipy's cKDTree, and siting of 10 stations.
+    Map {
+        /// Fewer repetitions and a shorter HTTP run (under a minute).
+        #[arg(long)]
+        quick: bool,
+        /// Also run scipy's cKDTree on the same data (needs python3 with scipy).
+        #[arg(long)]
+        peer: bool,
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,
@@ -111,6 +126,29 @@ pub async fn run(command: BenchCommand) -> Result<()> {
                     scale.http.warmup,
                     http.tickets
                 );
+                print!("{}", table(&rows));
+            }
+            Ok(())
+        }
+        BenchCommand::Map { quick, peer, json } => {
+            let scale = if quick {
+                map::Scale::QUICK
+            } else {
+                map::Scale::FULL
+            };
+            let dir = TempDir::new("lianxin-bench")?;
+            let machine = facts(&dir, scale.name).await?;
+            eprintln!("bench: {machine}");
+            let (facts, rows) = map::run(&dir, &scale, peer).await?;
+            if json {
+                let report = Report {
+                    bench: "map",
+                    results: &rows,
+                };
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{machine}");
+                println!("{facts}");
                 print!("{}", table(&rows));
             }
             Ok(())
