@@ -421,28 +421,102 @@ impl Store {
 
     /// Sets a place's outline (GeoJSON geometry text, checked by the caller).
     pub async fn set_outline(&self, actor: &Actor, place_id: i64, geometry: &str) -> Result<()> {
-        let (actor, geometry) = (actor.clone(), geometry.to_string());
+        self.set_outlines(actor, vec![(place_id, geometry.to_string())])
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets places' outlines, all or none.
+    pub async fn set_outlines(&self, actor: &Actor, outlines: Vec<(i64, String)>) -> Result<usize> {
+        let actor = actor.clone();
         self.write(move |tx| {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO map_outlines (place_id, geometry) VALUES ($1, $2) \
-                     ON CONFLICT (place_id) DO UPDATE SET geometry = excluded.geometry",
-                )
-                .bind(place_id)
-                .bind(&geometry)
-                .execute(&mut *tx)
-                .await?;
+                for (place_id, geometry) in &outlines {
+                    sqlx::query(
+                        "INSERT INTO map_outlines (place_id, geometry) VALUES ($1, $2) \
+                         ON CONFLICT (place_id) DO UPDATE SET geometry = excluded.geometry",
+                    )
+                    .bind(place_id)
+                    .bind(geometry)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let places: Vec<i64> = outlines.iter().map(|(p, _)| *p).collect();
                 audit::append(
                     tx,
                     &actor,
                     "set",
-                    "map_outline",
-                    &place_id.to_string(),
+                    "map_outlines",
+                    &places.len().to_string(),
                     None::<&()>,
-                    None::<&()>,
+                    Some(&serde_json::json!({ "places": places })),
                 )
                 .await?;
-                Ok(())
+                Ok(outlines.len())
+            })
+        })
+        .await
+    }
+
+    /// Replaces the entrances and parking zones of every mall named, all or none.
+    /// Each item is (mall code, `entrance` or `parking`, the point).
+    pub async fn replace_mall_points(
+        &self,
+        actor: &Actor,
+        points: Vec<(String, String, MapPoint)>,
+    ) -> Result<usize> {
+        let malls = self.map_mall_ids().await?;
+        let mut rows = Vec::with_capacity(points.len());
+        for (code, kind, p) in points {
+            let id = malls
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map(|(_, id)| *id)
+                .ok_or_else(|| {
+                    StoreError::Invalid(lianxin_domain::ValidationError::new(
+                        "mall",
+                        "unknown_mall",
+                        format!("no mall has the code {code}"),
+                    ))
+                })?;
+            if kind != "entrance" && kind != "parking" {
+                return Err(StoreError::Invalid(lianxin_domain::ValidationError::new(
+                    "kind",
+                    "invalid_kind",
+                    "kind must be entrance or parking",
+                )));
+            }
+            rows.push((id, kind, p));
+        }
+        let actor = actor.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let mut ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                for id in &ids {
+                    sqlx::query("DELETE FROM map_mall_points WHERE mall_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for (id, kind, p) in &rows {
+                    sqlx::query(
+                        "INSERT INTO map_mall_points (mall_id, kind, name, lat, lon, capacity, note) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(id)
+                    .bind(kind)
+                    .bind(&p.name)
+                    .bind(p.lat)
+                    .bind(p.lon)
+                    .bind(p.capacity)
+                    .bind(&p.note)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                audit::append(tx, &actor, "replace", "map_mall_points", &rows.len().to_string(), None::<&()>, Some(&serde_json::json!({ "malls": ids }))).await?;
+                Ok(rows.len())
             })
         })
         .await

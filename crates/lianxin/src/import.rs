@@ -34,6 +34,12 @@ pub enum Kind {
     Merchants,
     /// Delivery hot spots (CSV, XLSX or GeoJSON): code, name, lat, lon, weight …
     Hotspots,
+    /// Friendly compounds with their rider gates (CSV, XLSX or GeoJSON; a row per gate).
+    Compounds,
+    /// Malls' entrances and temporary parking zones (CSV, XLSX or GeoJSON).
+    MallPoints,
+    /// District outlines (GeoJSON Polygon/MultiPolygon features with a `code`).
+    Outlines,
     /// A road network from an OpenStreetMap extract (.osm.pbf).
     Osm,
 }
@@ -51,14 +57,22 @@ impl Kind {
             Kind::Merchants => "directory lines",
             Kind::Hotspots => "hot spots",
             Kind::Osm => "road networks",
+            Kind::Compounds => "compounds",
+            Kind::MallPoints => "entrances and parking zones",
+            Kind::Outlines => "outlines",
         }
     }
 
     fn columns(self) -> (&'static [&'static str], &'static [&'static str]) {
         match self {
-            Kind::Stations | Kind::Malls | Kind::Merchants | Kind::Hotspots | Kind::Osm => {
-                (&[], &[])
-            }
+            Kind::Stations
+            | Kind::Malls
+            | Kind::Merchants
+            | Kind::Hotspots
+            | Kind::Compounds
+            | Kind::MallPoints
+            | Kind::Outlines
+            | Kind::Osm => (&[], &[]),
             Kind::Places => (&["code", "name", "level"], &["parent_code", "lat", "lon"]),
             Kind::Orgs => (&["code", "name", "kind"], &["parent_code", "serves"]),
             Kind::People => (
@@ -216,9 +230,14 @@ pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Parsed> {
         Kind::People => Drafts::People(Vec::new()),
         Kind::Households => Drafts::Households(Vec::new()),
         Kind::Demands => bail!("demands are read by import_demands"),
-        Kind::Stations | Kind::Malls | Kind::Merchants | Kind::Hotspots | Kind::Osm => {
-            bail!("the map's files are read by import_map")
-        }
+        Kind::Stations
+        | Kind::Malls
+        | Kind::Merchants
+        | Kind::Hotspots
+        | Kind::Compounds
+        | Kind::MallPoints
+        | Kind::Outlines
+        | Kind::Osm => bail!("the map's files are read by import_map"),
     };
     for (i, row) in t.rows.iter().enumerate() {
         let n = i + 2;
@@ -336,6 +355,13 @@ pub async fn run(
         Kind::Malls => Some(crate::import_map::MapKind::Malls),
         Kind::Merchants => Some(crate::import_map::MapKind::Merchants),
         Kind::Hotspots => Some(crate::import_map::MapKind::Hotspots),
+        Kind::Compounds => Some(crate::import_map::MapKind::Compounds),
+        Kind::MallPoints => Some(crate::import_map::MapKind::MallPoints),
+        Kind::Outlines => {
+            return crate::import_map::run_outlines(store, path)
+                .await
+                .map_err(|e| anyhow!("{e}; nothing was imported"));
+        }
         Kind::Osm => {
             let summary = crate::import_map::run_osm(store, path).await?;
             println!("{summary}");

@@ -16,7 +16,7 @@ use lianxin_domain::map::{
 };
 use lianxin_map::road::{summary, RoadNetwork};
 use lianxin_store::audit::Actor;
-use lianxin_store::map::{NewMall, NewStation};
+use lianxin_store::map::{MapPoint, NewCompound, NewMall, NewStation};
 use lianxin_store::Store;
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,6 +31,10 @@ pub enum MapKind {
     Malls,
     Merchants,
     Hotspots,
+    /// Friendly compounds, one row per rider gate (the compound's columns repeat).
+    Compounds,
+    /// Malls' entrances and temporary parking zones.
+    MallPoints,
 }
 
 impl MapKind {
@@ -53,6 +57,21 @@ impl MapKind {
                 &["place", "datum", "address"],
             ),
             MapKind::Merchants => (&["mall", "floor", "shop"], &["zone", "category"]),
+            MapKind::Compounds => (
+                &["code", "name", "lat", "lon"],
+                &[
+                    "place",
+                    "datum",
+                    "note",
+                    "gate_name",
+                    "gate_lat",
+                    "gate_lon",
+                ],
+            ),
+            MapKind::MallPoints => (
+                &["mall", "kind", "name", "lat", "lon"],
+                &["datum", "capacity", "note"],
+            ),
             MapKind::Hotspots => (
                 &["code", "name", "lat", "lon"],
                 &["place", "datum", "weight"],
@@ -239,6 +258,12 @@ impl Codes<'_> {
     }
 }
 
+/// A record's point from two columns and its `datum`, in WGS-84.
+fn point_of(r: &Record, lat: &str, lon: &str) -> Result<lianxin_map::LatLon> {
+    lianxin_domain::map::parse_point(r.num(lat)?, r.num(lon)?, &r.get("datum"))
+        .map_err(|e| refused(&r.at, e))
+}
+
 fn refused(at: &str, e: lianxin_domain::ValidationError) -> anyhow::Error {
     anyhow!("{at}: {}: {}", e.field, e.message)
 }
@@ -364,6 +389,88 @@ pub async fn run(store: &Store, kind: MapKind, path: &Path) -> Result<usize> {
             }
             store.upsert_hotspots(&actor, out).await?
         }
+        MapKind::Compounds => {
+            let mut out: Vec<NewCompound> = Vec::new();
+            for r in &records {
+                let at = point_of(r, "lat", "lon")?;
+                let code = r.get("code");
+                let name = r.get("name");
+                if code.is_empty() || name.is_empty() {
+                    bail!("{}: code and name are required", r.at);
+                }
+                let gate = match r.opt("gate_name") {
+                    Some(gate_name) => {
+                        let g = point_of(r, "gate_lat", "gate_lon")?;
+                        Some(MapPoint {
+                            name: gate_name,
+                            lat: g.lat(),
+                            lon: g.lon(),
+                            capacity: None,
+                            note: String::new(),
+                        })
+                    }
+                    None => None,
+                };
+                match out.iter_mut().find(|c| c.code == code) {
+                    Some(c) => c.gates.extend(gate),
+                    None => {
+                        let place_id = codes.place(&r.at, r.opt("place").as_deref()).await?;
+                        out.push(NewCompound {
+                            code,
+                            name,
+                            place_id,
+                            lat: at.lat(),
+                            lon: at.lon(),
+                            note: r.get("note"),
+                            gates: gate.into_iter().collect(),
+                        });
+                    }
+                }
+            }
+            store.upsert_compounds(&actor, out).await?
+        }
+        MapKind::MallPoints => {
+            let malls: std::collections::HashSet<String> = store
+                .map_world()
+                .await?
+                .malls
+                .into_iter()
+                .map(|m| m.code)
+                .collect();
+            let mut out = Vec::with_capacity(records.len());
+            for r in &records {
+                let mall = r.get("mall");
+                if !malls.contains(&mall) {
+                    bail!("{}: mall: no mall has the code {mall}", r.at);
+                }
+                let kind = match r.get("kind").as_str() {
+                    "entrance" | "入口" => "entrance",
+                    "parking" | "临时停靠区" | "停靠区" => "parking",
+                    other => bail!("{}: kind: {other:?} is neither entrance nor parking", r.at),
+                };
+                let at = point_of(r, "lat", "lon")?;
+                let capacity = match r.opt("capacity") {
+                    Some(c) => {
+                        Some(c.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
+                            anyhow!("{}: capacity must be a whole number of places", r.at)
+                        })?)
+                    }
+                    None => None,
+                };
+                out.push((
+                    mall,
+                    kind.to_string(),
+                    MapPoint {
+                        name: r.get("name"),
+                        lat: at.lat(),
+                        lon: at.lon(),
+                        capacity,
+                        note: r.get("note"),
+                    },
+                ));
+            }
+            store.replace_mall_points(&actor, out).await?
+        }
     };
     store
         .meta_set(MAP_VERSION, &lianxin_store::now_text())
@@ -390,4 +497,86 @@ pub async fn run_osm(store: &Store, path: &Path) -> Result<String> {
         .meta_set(MAP_VERSION, &lianxin_store::now_text())
         .await?;
     Ok(text)
+}
+
+/// `lianxin import outlines FILE.geojson`: district outlines, a Polygon or
+/// MultiPolygon feature per place, its `code` property naming the place (and an
+/// optional `datum`); all or none.
+pub async fn run_outlines(store: &Store, path: &Path) -> Result<usize> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow!(
+            "line {}, column {}: not valid GeoJSON: {e}",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let features = doc["features"]
+        .as_array()
+        .filter(|_| doc["type"] == "FeatureCollection")
+        .ok_or_else(|| anyhow!("line 1: the GeoJSON must be a FeatureCollection with features"))?;
+    let mut out = Vec::new();
+    let mut codes = Codes {
+        store,
+        places: HashMap::new(),
+        orgs: HashMap::new(),
+    };
+    for (i, f) in features.iter().enumerate() {
+        let at = format!("feature {}", i + 1);
+        let code = f["properties"]["code"]
+            .as_str()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| anyhow!("{at}: the code property (the place's code) is required"))?;
+        let datum = f["properties"]["datum"].as_str().unwrap_or("");
+        let mut geometry = f["geometry"].clone();
+        match geometry["type"].as_str() {
+            Some("Polygon") | Some("MultiPolygon") => {}
+            Some(other) => {
+                bail!("{at}: the geometry must be a Polygon or MultiPolygon, not a {other}")
+            }
+            None => bail!("{at}: the feature has no geometry"),
+        }
+        let mut positions = 0usize;
+        to_wgs84(&mut geometry["coordinates"], datum, &at, &mut positions)?;
+        if positions < 4 {
+            bail!("{at}: an outline needs a closed ring of at least 4 positions");
+        }
+        let place_id = codes
+            .place(&at, Some(code))
+            .await?
+            .expect("a code was given");
+        out.push((place_id, geometry.to_string()));
+    }
+    if out.is_empty() {
+        bail!("{}: no features", path.display());
+    }
+    let n = store.set_outlines(&Actor::system("import"), out).await?;
+    store
+        .meta_set(MAP_VERSION, &lianxin_store::now_text())
+        .await?;
+    Ok(n)
+}
+
+/// Converts every [lon, lat] position under `v` to WGS-84, checking each.
+fn to_wgs84(v: &mut serde_json::Value, datum: &str, at: &str, n: &mut usize) -> Result<()> {
+    let items = v
+        .as_array_mut()
+        .ok_or_else(|| anyhow!("{at}: coordinates must be arrays of [lon, lat]"))?;
+    if items.len() >= 2 && items.iter().all(serde_json::Value::is_number) {
+        let (lon, lat) = (
+            items[0].as_f64().unwrap_or(f64::NAN),
+            items[1].as_f64().unwrap_or(f64::NAN),
+        );
+        let p = lianxin_domain::map::parse_point(lat, lon, datum)
+            .map_err(|e| anyhow!("{at}: position {}: {}", *n + 1, e.message))?;
+        *v = serde_json::json!([p.lon(), p.lat()]);
+        *n += 1;
+        return Ok(());
+    }
+    for item in items {
+        to_wgs84(item, datum, at, n)?;
+    }
+    Ok(())
 }

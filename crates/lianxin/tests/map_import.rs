@@ -437,3 +437,115 @@ async fn osm_extracts_import_and_damaged_ones_do_not() {
     fails(import(&dir, "osm", &path));
     assert!(dir.store().await.road_network().await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compounds_gates_mall_points_and_outlines_import_and_keep_what_they_should() {
+    let dir = Dir::new("extras");
+    setup(&dir);
+    // A compound repeats its columns, one row per rider gate.
+    let compounds = dir.write(
+        "compounds.csv",
+        "code,name,place,lat,lon,note,gate_name,gate_lat,gate_lon\n\
+         C1,锦绣园,150402.YL,42.2851,118.9262,骑手友好小区,南门骑手通道,42.2840,118.9262\n\
+         C1,锦绣园,150402.YL,42.2851,118.9262,骑手友好小区,北门骑手通道,42.2862,118.9262\n\
+         C2,和平里,,42.2800,118.9300,,,,\n",
+    );
+    let out = ok(import(&dir, "compounds", &compounds));
+    assert!(out.contains("imported 2 compounds"), "{out}");
+    let world = dir.store().await.map_world().await.unwrap();
+    let c1 = world.compounds.iter().find(|c| c.code == "C1").unwrap();
+    let gates: Vec<&str> = c1.gates.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(gates, ["南门骑手通道", "北门骑手通道"]);
+    assert!(world
+        .compounds
+        .iter()
+        .find(|c| c.code == "C2")
+        .unwrap()
+        .gates
+        .is_empty());
+
+    // Entrances and parking zones; a file of malls alone keeps them.
+    let malls = dir.write(
+        "malls.csv",
+        "code,name,lat,lon\nM1,万达广场,43.6170,122.2650\n",
+    );
+    ok(import(&dir, "malls", &malls));
+    let points = dir.write(
+        "points.csv",
+        "mall,kind,name,lat,lon,capacity,note\nM1,entrance,北门,43.6175,122.2650,,主入口\n\
+         M1,parking,北门临时停靠区,43.6176,122.2652,30,限停20分钟\n",
+    );
+    let out = ok(import(&dir, "mall-points", &points));
+    assert!(
+        out.contains("imported 2 entrances and parking zones"),
+        "{out}"
+    );
+    ok(import(&dir, "malls", &malls));
+    let world = dir.store().await.map_world().await.unwrap();
+    let m1 = &world.malls[0];
+    assert_eq!((m1.entrances.len(), m1.parking.len()), (1, 1));
+    assert_eq!(m1.parking[0].capacity, Some(30));
+    let bad = dir.write(
+        "bad-points.csv",
+        "mall,kind,name,lat,lon\nM1,entrance,东门,43.6170,122.2660\nM9,parking,南区,43.6,122.2\n",
+    );
+    let err = fails(import(&dir, "mall-points", &bad));
+    assert!(err.contains("row 3") && err.contains("M9"), "{err}");
+    let bad = dir.write(
+        "bad-kind.csv",
+        "mall,kind,name,lat,lon\nM1,roof,天台,43.6170,122.2660\n",
+    );
+    let err = fails(import(&dir, "mall-points", &bad));
+    assert!(err.contains("row 2") && err.contains("kind"), "{err}");
+    assert_eq!(
+        dir.store().await.map_world().await.unwrap().malls[0]
+            .entrances
+            .len(),
+        1
+    );
+
+    // Outlines: a polygon per place, converted from GCJ-02; bad ones named.
+    let outline = |code: &str, geometry: &str, datum: &str| {
+        format!(
+            "{{\"type\":\"FeatureCollection\",\"features\":[{{\"type\":\"Feature\",\"properties\":{{\"code\":\"{code}\",\"datum\":\"{datum}\"}},\"geometry\":{geometry}}}]}}"
+        )
+    };
+    let square = "{\"type\":\"Polygon\",\"coordinates\":[[[118.90,42.27],[118.95,42.27],[118.95,42.30],[118.90,42.30],[118.90,42.27]]]}";
+    let file = dir.write("yl.geojson", outline("150402.YL", square, "gcj02"));
+    let out = ok(import(&dir, "outlines", &file));
+    assert!(out.contains("imported 1 outlines"), "{out}");
+    let world = dir.store().await.map_world().await.unwrap();
+    let g: serde_json::Value = serde_json::from_str(&world.outlines[0].geometry).unwrap();
+    let first = &g["coordinates"][0][0];
+    // Kept in WGS-84: GCJ-02 is shifted a few hundred metres from it here.
+    assert!(
+        (first[0].as_f64().unwrap() - 118.90).abs() > 1e-3,
+        "{first}"
+    );
+    let line = "{\"type\":\"LineString\",\"coordinates\":[[118.9,42.27],[118.95,42.27]]}";
+    let err = fails(import(
+        &dir,
+        "outlines",
+        &dir.write("line.geojson", outline("150402.YL", line, "")),
+    ));
+    assert!(
+        err.contains("feature 1") && err.contains("Polygon"),
+        "{err}"
+    );
+    let far = square.replace("42.30", "95.0");
+    let err = fails(import(
+        &dir,
+        "outlines",
+        &dir.write("far.geojson", outline("150402.YL", &far, "")),
+    ));
+    assert!(
+        err.contains("feature 1") && err.contains("latitude"),
+        "{err}"
+    );
+    let err = fails(import(
+        &dir,
+        "outlines",
+        &dir.write("nowhere.geojson", outline("NOWHERE", square, "")),
+    ));
+    assert!(err.contains("NOWHERE"), "{err}");
+}
