@@ -140,6 +140,66 @@ pub struct MallPoints {
     pub parking: Vec<MapPoint>,
 }
 
+/// One audit entry for a batch written to the map: what, how many, and its details.
+async fn audit_batch(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    action: &str,
+    entity: &str,
+    count: impl ToString,
+    detail: serde_json::Value,
+) -> Result<()> {
+    let detail = (!detail.is_null()).then_some(detail);
+    audit::append(
+        tx,
+        actor,
+        action,
+        entity,
+        &count.to_string(),
+        None::<&()>,
+        detail.as_ref(),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_mall_point(
+    tx: &mut sqlx::AnyConnection,
+    mall_id: i64,
+    kind: &str,
+    p: &MapPoint,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO map_mall_points (mall_id, kind, name, lat, lon, capacity, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(mall_id)
+    .bind(kind)
+    .bind(&p.name)
+    .bind(p.lat)
+    .bind(p.lon)
+    .bind(p.capacity)
+    .bind(&p.note)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The id of the mall with `code` among `malls` (code, id), or the refusal.
+fn mall_id(malls: &[(String, i64)], code: &str, at: &str) -> Result<i64> {
+    malls
+        .iter()
+        .find(|(c, _)| c == code)
+        .map(|(_, id)| *id)
+        .ok_or_else(|| {
+            StoreError::Invalid(lianxin_domain::ValidationError::new(
+                "mall",
+                "unknown_mall",
+                format!("{at}no mall has the code {code}"),
+            ))
+        })
+}
+
 fn point_of(r: &AnyRow) -> Result<MapPoint> {
     Ok(MapPoint {
         name: r.try_get("name")?,
@@ -185,16 +245,7 @@ impl Store {
                     .await?;
                 }
                 let codes: Vec<&str> = stations.iter().map(|s| s.draft.code.as_str()).collect();
-                audit::append(
-                    tx,
-                    &actor,
-                    "upsert",
-                    "map_stations",
-                    &codes.len().to_string(),
-                    None::<&()>,
-                    Some(&serde_json::json!({ "codes": codes })),
-                )
-                .await?;
+                audit_batch(tx, &actor, "upsert", "map_stations", &codes.len().to_string(), serde_json::json!({ "codes": codes })).await?;
                 Ok(stations.len())
             })
         })
@@ -244,7 +295,7 @@ impl Store {
                     }
                 }
                 let codes: Vec<&str> = compounds.iter().map(|c| c.code.as_str()).collect();
-                audit::append(tx, &actor, "upsert", "map_compounds", &codes.len().to_string(), None::<&()>, Some(&serde_json::json!({ "codes": codes }))).await?;
+                audit_batch(tx, &actor, "upsert", "map_compounds", &codes.len().to_string(), serde_json::json!({ "codes": codes })).await?;
                 Ok(compounds.len())
             })
         })
@@ -281,24 +332,12 @@ impl Store {
                         .await?;
                     for (kind, points) in [("entrance", &given.entrances), ("parking", &given.parking)] {
                         for p in points {
-                            sqlx::query(
-                                "INSERT INTO map_mall_points (mall_id, kind, name, lat, lon, capacity, note) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                            )
-                            .bind(id)
-                            .bind(kind)
-                            .bind(&p.name)
-                            .bind(p.lat)
-                            .bind(p.lon)
-                            .bind(p.capacity)
-                            .bind(&p.note)
-                            .execute(&mut *tx)
-                            .await?;
+                            insert_mall_point(tx, id, kind, p).await?;
                         }
                     }
                 }
                 let codes: Vec<&str> = malls.iter().map(|m| m.draft.code.as_str()).collect();
-                audit::append(tx, &actor, "upsert", "map_malls", &codes.len().to_string(), None::<&()>, Some(&serde_json::json!({ "codes": codes }))).await?;
+                audit_batch(tx, &actor, "upsert", "map_malls", &codes.len().to_string(), serde_json::json!({ "codes": codes })).await?;
                 Ok(malls.len())
             })
         })
@@ -316,17 +355,7 @@ impl Store {
         let malls = self.map_mall_ids().await?;
         let mut rows = Vec::with_capacity(merchants.len());
         for (i, m) in merchants.iter().enumerate() {
-            let id = malls
-                .iter()
-                .find(|(code, _)| *code == m.mall)
-                .map(|(_, id)| *id)
-                .ok_or_else(|| {
-                    StoreError::Invalid(lianxin_domain::ValidationError::new(
-                        "mall",
-                        "unknown_mall",
-                        format!("line {}: no mall has the code {}", i + 1, m.mall),
-                    ))
-                })?;
+            let id = mall_id(&malls, &m.mall, &format!("line {}: ", i + 1))?;
             rows.push((id, m.clone()));
         }
         let actor = actor.clone();
@@ -362,7 +391,7 @@ impl Store {
                         other => other,
                     })?;
                 }
-                audit::append(tx, &actor, "replace", "map_merchants", &rows.len().to_string(), None::<&()>, Some(&serde_json::json!({ "malls": ids }))).await?;
+                audit_batch(tx, &actor, "replace", "map_merchants", &rows.len().to_string(), serde_json::json!({ "malls": ids })).await?;
                 Ok(rows.len())
             })
         })
@@ -403,14 +432,13 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                audit::append(
+                audit_batch(
                     tx,
                     &actor,
                     "upsert",
                     "map_hotspots",
                     &hotspots.len().to_string(),
-                    None::<&()>,
-                    None::<&()>,
+                    serde_json::Value::Null,
                 )
                 .await?;
                 Ok(hotspots.len())
@@ -442,14 +470,13 @@ impl Store {
                     .await?;
                 }
                 let places: Vec<i64> = outlines.iter().map(|(p, _)| *p).collect();
-                audit::append(
+                audit_batch(
                     tx,
                     &actor,
                     "set",
                     "map_outlines",
                     &places.len().to_string(),
-                    None::<&()>,
-                    Some(&serde_json::json!({ "places": places })),
+                    serde_json::json!({ "places": places }),
                 )
                 .await?;
                 Ok(outlines.len())
@@ -468,17 +495,7 @@ impl Store {
         let malls = self.map_mall_ids().await?;
         let mut rows = Vec::with_capacity(points.len());
         for (code, kind, p) in points {
-            let id = malls
-                .iter()
-                .find(|(c, _)| *c == code)
-                .map(|(_, id)| *id)
-                .ok_or_else(|| {
-                    StoreError::Invalid(lianxin_domain::ValidationError::new(
-                        "mall",
-                        "unknown_mall",
-                        format!("no mall has the code {code}"),
-                    ))
-                })?;
+            let id = mall_id(&malls, &code, "")?;
             if kind != "entrance" && kind != "parking" {
                 return Err(StoreError::Invalid(lianxin_domain::ValidationError::new(
                     "kind",
@@ -501,21 +518,17 @@ impl Store {
                         .await?;
                 }
                 for (id, kind, p) in &rows {
-                    sqlx::query(
-                        "INSERT INTO map_mall_points (mall_id, kind, name, lat, lon, capacity, note) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(id)
-                    .bind(kind)
-                    .bind(&p.name)
-                    .bind(p.lat)
-                    .bind(p.lon)
-                    .bind(p.capacity)
-                    .bind(&p.note)
-                    .execute(&mut *tx)
-                    .await?;
+                    insert_mall_point(tx, *id, kind, p).await?;
                 }
-                audit::append(tx, &actor, "replace", "map_mall_points", &rows.len().to_string(), None::<&()>, Some(&serde_json::json!({ "malls": ids }))).await?;
+                audit_batch(
+                    tx,
+                    &actor,
+                    "replace",
+                    "map_mall_points",
+                    &rows.len().to_string(),
+                    serde_json::json!({ "malls": ids }),
+                )
+                .await?;
                 Ok(rows.len())
             })
         })
@@ -697,14 +710,13 @@ impl Store {
                 .bind(now_text())
                 .fetch_one(&mut *tx)
                 .await?;
-                audit::append(
+                audit_batch(
                     tx,
                     &actor,
                     "import",
                     "map_road_network",
                     &id.to_string(),
-                    None::<&()>,
-                    Some(&serde_json::json!({ "source": source, "summary": summary })),
+                    serde_json::json!({ "source": source, "summary": summary }),
                 )
                 .await?;
                 Ok(id)
