@@ -74,6 +74,10 @@ pub struct HttpRun {
 /// Everything the HTTP part measured.
 pub struct HttpResult {
     pub runs: Vec<HttpRun>,
+    /// One more run, open loop: every gate sends at a fixed pace adding up to half
+    /// the closed-loop rate, latency counted from when each scan was due (so a slow
+    /// answer cannot hide the scans queued behind it).
+    pub paced: Option<HttpRun>,
     /// Every scan answered `pass`, in or out of the measured windows.
     pub accepted_total: u64,
     /// `pass` rows in `gate_events`, read from the database afterwards.
@@ -346,15 +350,29 @@ fn codes(world: &World, tickets: &[&[Ticket]], now: u64) -> Vec<Vec<Bytes>> {
     })
 }
 
-async fn drive(mut c: Client, from: Instant, until: Instant) -> (Option<Client>, Tally) {
+async fn drive(
+    mut c: Client,
+    from: Instant,
+    until: Instant,
+    pace: Option<(Duration, Duration)>,
+) -> (Option<Client>, Tally) {
     let mut tally = Tally {
         latencies_us: Vec::with_capacity(c.bodies.len()),
         ..Tally::default()
     };
     let bodies = std::mem::take(&mut c.bodies);
     let mut next = bodies.into_iter();
+    // Paced: (interval, this gate's offset into it, so the gates do not fire together).
+    let mut due = pace.map(|(_, offset)| Instant::now() + offset);
     loop {
-        let start = Instant::now();
+        if let (Some(d), Some((interval, _))) = (due.as_mut(), pace) {
+            tokio::time::sleep_until((*d).into()).await;
+            *d += interval;
+        }
+        let start = match (&due, pace) {
+            (Some(d), Some((interval, _))) => *d - interval,
+            _ => Instant::now(),
+        };
         if start >= until {
             break;
         }
@@ -410,7 +428,8 @@ pub async fn run(dir: &TempDir, plan: &Plan) -> Result<HttpResult> {
     let pii = PiiKey::from_master(&[7; 32]);
     let window = (plan.warmup + plan.measure).as_secs_f64();
     let per_run = ((CAPACITY_PER_SECOND * window) / GATES as f64 / 2.0).ceil() as usize;
-    let per_gate = per_run * plan.runs;
+    // One more run's codes for the paced run.
+    let per_gate = per_run * (plan.runs + 1);
     eprintln!(
         "bench: gate HTTP: preparing one compound, {GATES} gates, {} riders, {} tickets",
         GATES * RIDERS_PER_GATE,
@@ -434,8 +453,14 @@ pub async fn run(dir: &TempDir, plan: &Plan) -> Result<HttpResult> {
     }
 
     let mut runs = Vec::with_capacity(plan.runs);
+    let mut paced = None;
     let mut accepted_total = 0u64;
-    for run in 0..plan.runs {
+    for run in 0..=plan.runs {
+        // The last run is the paced one, at half the closed-loop rate.
+        let pace = (run == plan.runs).then(|| {
+            let rate = super::median(&runs.iter().map(|r: &HttpRun| r.rate).collect::<Vec<_>>()) / 2.0;
+            Duration::from_secs_f64(GATES as f64 / rate.max(1.0))
+        });
         // The codes hold while the server's step is theirs or the next: 30 s at least.
         let deadline = Instant::now() + Duration::from_secs(29);
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
@@ -445,13 +470,20 @@ pub async fn run(dir: &TempDir, plan: &Plan) -> Result<HttpResult> {
             .map(|t| &t[run * per_run..(run + 1) * per_run])
             .collect();
         let bodies = codes(&world, &slices, now);
-        eprintln!(
-            "bench: gate HTTP run {}/{}: {GATES} gates for {:?} (+{:?} warm-up)",
-            run + 1,
-            plan.runs,
-            plan.measure,
-            plan.warmup
-        );
+        match pace {
+            None => eprintln!(
+                "bench: gate HTTP run {}/{}: {GATES} gates for {:?} (+{:?} warm-up)",
+                run + 1,
+                plan.runs,
+                plan.measure,
+                plan.warmup
+            ),
+            Some(p) => eprintln!(
+                "bench: gate HTTP paced run: {GATES} gates, one scan each every {p:?} ({:.0} scans/s) for {:?}",
+                GATES as f64 / p.as_secs_f64(),
+                plan.measure
+            ),
+        }
         let from = Instant::now() + plan.warmup;
         let until = from + plan.measure;
         ensure!(
@@ -463,6 +495,7 @@ pub async fn run(dir: &TempDir, plan: &Plan) -> Result<HttpResult> {
             .zip(bodies)
             .enumerate()
             .map(|(g, (sender, bodies))| {
+                let pace = pace.map(|p| (p, p.mul_f64(g as f64 / GATES as f64)));
                 let auth = HeaderValue::from_str(&format!("Bearer {}", world.tokens[g]));
                 let client = auth.map(|auth| Client {
                     sender,
@@ -473,7 +506,7 @@ pub async fn run(dir: &TempDir, plan: &Plan) -> Result<HttpResult> {
                 });
                 tokio::spawn(async move {
                     match client {
-                        Ok(c) => drive(c, from, until).await,
+                        Ok(c) => drive(c, from, until, pace).await,
                         Err(e) => (
                             None,
                             Tally {
@@ -523,7 +556,11 @@ pub async fn run(dir: &TempDir, plan: &Plan) -> Result<HttpResult> {
         if let Some(why) = &r.first_failure {
             eprintln!("bench:   first failure: {why}");
         }
-        runs.push(r);
+        if pace.is_some() {
+            paced = Some(r);
+        } else {
+            runs.push(r);
+        }
     }
     drop(senders);
     server.abort();
@@ -544,6 +581,7 @@ pub async fn run(dir: &TempDir, plan: &Plan) -> Result<HttpResult> {
     eprintln!("bench: gate HTTP: {accepted_total} accepted scans, {logged} logged passes");
     Ok(HttpResult {
         runs,
+        paced,
         accepted_total,
         logged,
         tickets: per_gate * GATES,
