@@ -24,6 +24,8 @@
 //! - [`calendar`]: the Asia/Shanghai working-day calendar and demand time limits.
 //! - [`map`]: the rider-friendly map's records: stations, malls, merchants, hot spots.
 //! - [`gate`]: statistics of the rider gate log (entries per hour, time at the gate).
+//! - [`points`]: the points ledger's rules: accounts and assets, scoring rules with caps
+//!   and multipliers, award ids, redemption windows, honours ranking.
 
 pub mod audit;
 pub mod calendar;
@@ -40,6 +42,7 @@ pub mod org;
 pub mod person;
 pub mod pii;
 pub mod place;
+pub mod points;
 pub mod rates;
 pub mod relation;
 pub mod role;

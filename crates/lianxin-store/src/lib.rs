@@ -28,6 +28,7 @@ pub mod gate;
 pub mod grids;
 pub mod map;
 mod migrate;
+pub mod points;
 pub mod registry;
 pub mod testing;
 pub mod tiers;

@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_map.sql"),
         postgres: include_str!("../migrations/postgres/0005_map.sql"),
     },
+    Migration {
+        version: 6,
+        name: "points",
+        sqlite: include_str!("../migrations/sqlite/0006_points.sql"),
+        postgres: include_str!("../migrations/postgres/0006_points.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {

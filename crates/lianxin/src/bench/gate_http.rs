@@ -458,7 +458,8 @@ pub async fn run(dir: &TempDir, plan: &Plan) -> Result<HttpResult> {
     for run in 0..=plan.runs {
         // The last run is the paced one, at half the closed-loop rate.
         let pace = (run == plan.runs).then(|| {
-            let rate = super::median(&runs.iter().map(|r: &HttpRun| r.rate).collect::<Vec<_>>()) / 2.0;
+            let rate =
+                super::median(&runs.iter().map(|r: &HttpRun| r.rate).collect::<Vec<_>>()) / 2.0;
             Duration::from_secs_f64(GATES as f64 / rate.max(1.0))
         });
         // The codes hold while the server's step is theirs or the next: 30 s at least.

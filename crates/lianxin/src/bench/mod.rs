@@ -418,7 +418,10 @@ fn gate_rows(http: &gate_http::HttpResult, full: f64) -> Vec<Row> {
     if let Some(p) = &http.paced {
         rows.push(
             Row::new(
-                format!("gate scan p99 latency, paced at {:.0} scans/s (half load)", p.rate),
+                format!(
+                    "gate scan p99 latency, paced at {:.0} scans/s (half load)",
+                    p.rate
+                ),
                 p.p99_ms,
                 "ms",
             )
