@@ -117,6 +117,7 @@ impl Store {
                 let opts = AnyConnectOptions::from_str(&conn_url)?.disable_statement_logging();
                 let writer = sqlite_pool(1).connect_with(opts.clone()).await?;
                 let reader = sqlite_pool(4).connect_with(opts).await?;
+                tokio::spawn(checkpoint_wal(reader.clone()));
                 Ok(Store {
                     engine,
                     jobs: writer::Writer::batched(writer.clone()),
@@ -239,6 +240,36 @@ impl Store {
     }
 }
 
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`], on a
+/// reader connection, until the store is closed. SQLite's own automatic checkpoint
+/// runs inside the commit that crosses its threshold: that commit — and every write
+/// waiting behind the single writer — then waits for the database file's copy and
+/// fsync, a stall of a hundred milliseconds or more under load. A PASSIVE checkpoint
+/// takes no writer lock, so commits go on beside it; durability is unchanged (a
+/// commit is durable once its WAL frames are synced, which `synchronous=FULL` does).
+async fn checkpoint_wal(pool: AnyPool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "a background WAL checkpoint failed");
+        }
+    }
+}
+
 fn sqlite_pool(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
@@ -252,10 +283,12 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
                 // durable before it returns; foreign keys are off by default in SQLite.
                 // Case-sensitive LIKE lets SQLite use the path indexes for the scope
                 // prefix (`path LIKE '/150000/150200/%'`) as a range, as PostgreSQL does.
+                // The WAL is checkpointed in the background (`checkpoint_wal`), not by
+                // the commit that happens to cross 1,000 pages.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                     PRAGMA case_sensitive_like = ON;",
+                     PRAGMA case_sensitive_like = ON; PRAGMA wal_autocheckpoint = 0;",
                 )
                 .await?;
                 Ok(())
