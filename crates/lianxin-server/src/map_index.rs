@@ -36,6 +36,9 @@ pub struct MapIndex {
     pub hotspots: Vec<HotspotRow>,
     /// District outlines as a GeoJSON FeatureCollection.
     pub outlines: Value,
+    /// The outlined places with a position: (code, name, lat, lon), for the page's
+    /// district menu.
+    pub districts: Vec<(String, String, f64, f64)>,
     /// The imported road network, when there is one: travel times along it.
     pub road: Option<RoadNetwork>,
 }
@@ -104,7 +107,13 @@ impl MapIndex {
                 }))
             }).collect::<Vec<_>>(),
         });
+        let districts = world
+            .outlines
+            .iter()
+            .filter_map(|o| Some((o.code.clone(), o.name.clone(), o.lat?, o.lon?)))
+            .collect();
         MapIndex {
+            districts,
             stations,
             tree,
             compounds: world.compounds,

@@ -99,6 +99,9 @@ pub struct OutlineRow {
     pub code: String,
     pub name: String,
     pub path: String,
+    /// The place's own position (its centre on the map), if it has one.
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
     pub geometry: String,
 }
 
@@ -661,7 +664,8 @@ impl Store {
         })
         .collect::<Result<Vec<_>>>()?;
         let outlines = sqlx::query(
-            "SELECT p.code, p.name, p.path, o.geometry FROM map_outlines o JOIN places p ON p.id = o.place_id ORDER BY p.code",
+            "SELECT p.code, p.name, p.path, p.lat, p.lon, o.geometry FROM map_outlines o \
+             JOIN places p ON p.id = o.place_id ORDER BY p.code",
         )
         .fetch_all(&self.reader)
         .await?
@@ -671,6 +675,8 @@ impl Store {
                 code: r.try_get("code")?,
                 name: r.try_get("name")?,
                 path: r.try_get("path")?,
+                lat: r.try_get("lat")?,
+                lon: r.try_get("lon")?,
                 geometry: r.try_get("geometry")?,
             })
         })

@@ -35,20 +35,15 @@ pub fn routes() -> Router<AppState> {
         .route("/malls/{id}", get(mall_page))
 }
 
-/// The districts the map offers to jump to: those with an outline, else those with
-/// stations (by the stations' place codes' first two parts).
-async fn districts(state: &AppState) -> Vec<Value> {
-    let map = state.map.get();
-    let mut out = Vec::new();
-    for o in map.outlines["features"].as_array().into_iter().flatten() {
-        let code = o["properties"]["code"].as_str().unwrap_or_default();
-        if let Ok(Some(p)) = state.store.place_by_code(code).await {
-            if let (Some(lat), Some(lon)) = (p.lat, p.lon) {
-                out.push(context! { code => p.code, name => p.name, lat, lon });
-            }
-        }
-    }
-    out
+/// The districts the map offers to jump to: the outlined places with a position.
+fn districts(state: &AppState) -> Vec<Value> {
+    state
+        .map
+        .get()
+        .districts
+        .iter()
+        .map(|(code, name, lat, lon)| context! { code, name, lat, lon })
+        .collect()
 }
 
 /// A page's caller, if signed in (these pages are public).
@@ -76,7 +71,7 @@ async fn map_page(
         .iter()
         .map(|a| context! { code => a.code(), label => if lang == Lang::Zh { a.label_zh() } else { a.label_en() } })
         .collect();
-    let districts = districts(&state).await;
+    let districts = districts(&state);
     let chosen = q.district.as_deref().and_then(|code| {
         districts
             .iter()
