@@ -237,3 +237,22 @@ test('/map and /malls in English', { timeout: 60_000 }, async () => {
     await context.close();
   }
 });
+
+test('a mall on a phone: the directory fits the screen and the search finds the shop', { timeout: 60_000 }, async () => {
+  const context = await newContext(browser, { viewport: PHONE });
+  try {
+    const page = await context.newPage();
+    await goOk(page, '/malls');
+    const first = page.locator('a[href^="/malls/"]').first();
+    const href = await first.getAttribute('href');
+    await goOk(page, `${href}?q=mdl`);
+    const hit = page.locator('#mall-hits .hit').first();
+    await hit.waitFor();
+    assert.match(await hit.innerText(), /麦当劳/);
+    assert.match(await hit.innerText(), /B1/);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `horizontal overflow of ${overflow}px on a phone`);
+  } finally {
+    await context.close();
+  }
+});
