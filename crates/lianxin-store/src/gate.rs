@@ -1404,11 +1404,10 @@ impl Store {
         // device that is not active, so only a rider or device whose status changed
         // since then can hold a live ticket: the list stays as short as the tickets
         // are, however many riders and retired phones pile up over the years.
-        let since =
+        let since = crate::demands::ts(
             chrono::DateTime::from_timestamp(i64_of(now.saturating_sub(MAX_TICKET_SECONDS)), 0)
-                .unwrap_or_default()
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string();
+                .unwrap_or_default(),
+        );
         let pseudonyms: Vec<String> = sqlx::query_scalar(
             "SELECT t.pseudonym FROM gate_riders r JOIN gate_tickets t ON t.rider_id = r.id \
              WHERE r.status IN ('suspended', 'revoked') AND r.updated_at >= $1 AND t.not_after > $2 \

@@ -38,10 +38,7 @@ fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Store
     StoreError::Invalid(ValidationError::new(field, code, message))
 }
 
-/// Instants as stored: RFC 3339, UTC, milliseconds (sorts as text).
-fn ts(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
+use crate::demands::ts;
 
 fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)

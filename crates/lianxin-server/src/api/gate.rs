@@ -878,9 +878,7 @@ pub(crate) async fn read_log(
                 .ok_or_else(|| ApiError::not_found("compound"))?,
         ),
     };
-    let since = (state.desk.now() - chrono::Duration::days(days))
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
+    let since = lianxin_store::demands::ts(state.desk.now() - chrono::Duration::days(days));
     let rows = match &compound {
         Some(c) => {
             state
@@ -1085,7 +1083,7 @@ async fn upload_one(
                 took_ms: None,
             },
             // The same text form as every other logged time, so the log sorts.
-            at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            lianxin_store::demands::ts(at),
         )
         .await?;
     Ok(Ok(match outcome {

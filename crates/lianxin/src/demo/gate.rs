@@ -249,7 +249,7 @@ async fn history(
                 outcome,
                 took_ms: Some(took_ms),
             };
-            let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+            let at = lianxin_store::demands::ts;
             let mut entered = arrive;
             // About one rider in eight first shows a stale code and refreshes it.
             if rng.gen_bool(0.12) {
