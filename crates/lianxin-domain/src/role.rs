@@ -51,6 +51,13 @@ pub enum Permission {
     ReadGateLog,
     /// Keep the rider-friendly map: stations, malls, hot spots, outlines.
     ManageMap,
+    /// See the points ledger: rules, catalogue, stock, awards, balances, honours.
+    ReadRewards,
+    /// Record awards (a completed task, a volunteer hour, a training attended).
+    AwardPoints,
+    /// Keep the points scheme: rules, catalogue and stock, corrections, the issuing
+    /// organisation, and the year's honours.
+    ManageRewards,
 }
 
 impl Role {
@@ -129,11 +136,17 @@ impl Role {
                     | ReadGovernance
                     | RecordVisits
                     | ReadGateLog
+                    | ReadRewards
             ),
             Role::UnitStaff => {
                 matches!(
                     permission,
-                    ReadRegistry | ReadDemands | HandleDemands | ReadGateLog
+                    ReadRegistry
+                        | ReadDemands
+                        | HandleDemands
+                        | ReadGateLog
+                        | ReadRewards
+                        | AwardPoints
                 )
             }
             Role::CommunityWorker | Role::GridWorker => matches!(
@@ -146,6 +159,8 @@ impl Role {
                     | RecordVisits
                     | ManageCommunity
                     | ReadGateLog
+                    | ReadRewards
+                    | AwardPoints
             ),
             Role::Resident | Role::Rider | Role::GateDevice => false,
         }

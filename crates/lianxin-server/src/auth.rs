@@ -103,6 +103,9 @@ impl Caller {
                 Permission::ManageGovernance => &["admin"],
                 Permission::ReadGateLog => &["gate:read"],
                 Permission::ManageMap => &["map:write", "admin"],
+                Permission::ReadRewards => &["rewards:read", "rewards:write", "admin"],
+                Permission::AwardPoints => &["rewards:write", "admin"],
+                Permission::ManageRewards => &["admin"],
             };
             if !scopes.iter().any(|s| needed.contains(&s.as_str())) {
                 return Err(ApiError::forbidden("the token's scopes do not allow this"));
@@ -134,6 +137,8 @@ pub const TOKEN_SCOPES: &[&str] = &[
     "gate:scan",
     "gate:read",
     "map:write",
+    "rewards:read",
+    "rewards:write",
     "admin",
 ];
 

@@ -116,6 +116,12 @@ impl ApiError {
         self.field = Some(format!("{prefix}{}", self.field.take().unwrap_or_default()));
     }
 
+    /// Adds the stable reason code a client can branch on (`unknown_person` …).
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         let f = field.into();
         self.field = (!f.is_empty()).then_some(f);

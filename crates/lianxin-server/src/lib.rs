@@ -77,6 +77,8 @@ pub struct AppState {
     pub gate: Arc<api::gate::GateCache>,
     /// The rider-friendly map, in memory (`map_index`).
     pub map: Arc<map_index::MapCache>,
+    /// The points scheme's known ids and the automatic awards' wake-up (`api::points`).
+    pub rewards: Arc<api::points::RewardsCache>,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
         map.reload(&store).await?;
         Ok(AppState {
             map,
+            rewards: Arc::default(),
             desk,
             store,
             pii,

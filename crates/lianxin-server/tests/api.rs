@@ -663,6 +663,7 @@ async fn openapi_document_matches_the_routes() {
         include_str!("../src/api/tiers.rs"),
         include_str!("../src/api/gate.rs"),
         include_str!("../src/api/map.rs"),
+        include_str!("../src/api/points.rs"),
     ];
     let bodies = sources.iter().map(|src| {
         src.split("pub fn routes()")

@@ -29,6 +29,7 @@ pub mod grids;
 pub mod map;
 mod migrate;
 pub mod points;
+pub mod points_honours;
 pub mod registry;
 pub mod testing;
 pub mod tiers;
@@ -284,11 +285,15 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
                 // Case-sensitive LIKE lets SQLite use the path indexes for the scope
                 // prefix (`path LIKE '/150000/150200/%'`) as a range, as PostgreSQL does.
                 // The WAL is checkpointed in the background (`checkpoint_wal`), not by
-                // the commit that happens to cross 1,000 pages.
+                // the commit that happens to cross 1,000 pages. A 64 MiB page cache
+                // (the default is 2 MiB) keeps the random-keyed indexes of a large
+                // import (award ids) in memory instead of re-reading their pages; it
+                // is only used as pages are touched.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                     PRAGMA case_sensitive_like = ON; PRAGMA wal_autocheckpoint = 0;",
+                     PRAGMA case_sensitive_like = ON; PRAGMA wal_autocheckpoint = 0; \
+                     PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
                 )
                 .await?;
                 Ok(())

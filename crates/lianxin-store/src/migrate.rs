@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_points.sql"),
         postgres: include_str!("../migrations/postgres/0006_points.sql"),
     },
+    Migration {
+        version: 7,
+        name: "honours",
+        sqlite: include_str!("../migrations/sqlite/0007_honours.sql"),
+        postgres: include_str!("../migrations/postgres/0007_honours.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<Vec<String>> {

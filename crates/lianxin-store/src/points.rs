@@ -401,52 +401,137 @@ fn content_conflict() -> StoreError {
     )
 }
 
-async fn award_in(tx: &mut AnyConnection, actor: &Actor, r: &AwardRequest) -> Result<AwardOutcome> {
+/// A write's refusal (with nothing of it written) kept apart from a failure of the
+/// database. Awards and imports run without a savepoint of their own
+/// ([`Store::write_unguarded`]): they settle everything that could refuse them before
+/// their first write and hand a refusal back as `Ok(Err(_))`, so the batch they share
+/// commits without them; only a failure of the database (`Err`) sinks the batch.
+type Decided<T> = Result<Result<T>>;
+
+/// A decided write as its job returns it: on SQLite a refusal must not fail the shared
+/// batch (and wrote nothing); on PostgreSQL it rolls its own transaction back (which
+/// may have locked a cap counter with an upsert).
+fn settle<T>(engine: Engine, decided: Decided<T>) -> Decided<T> {
+    match (engine, decided) {
+        (Engine::Postgres, Ok(Err(e))) => Err(e),
+        (_, d) => d,
+    }
+}
+
+/// The rule in force for an award, with (for its cap period, if any) what the person
+/// already earned under it: one statement. `$4`–`$7` are the day, week, month and
+/// quarter keys of the award's time.
+const RULE_IN_FORCE: &str = "SELECT r.*, COALESCE((SELECT e.earned FROM points_earned e \
+     WHERE e.person_id = $3 AND e.rule_code = r.code AND e.period_key = CASE r.cap_period \
+     WHEN 'day' THEN $4 WHEN 'week' THEN $5 WHEN 'month' THEN $6 ELSE $7 END), 0) AS earned_before \
+     FROM points_rules r WHERE r.code = $1 AND r.valid_from <= $2 ORDER BY r.version DESC LIMIT 1";
+
+/// The `refs` of an award's transfer: what `serde_json::json!` of these fields prints
+/// (keys in order), written directly.
+fn award_refs(event_ref: &str, rule: &str, version: i64, quality: Quality, at: &str) -> String {
+    let mut s = String::with_capacity(event_ref.len() + rule.len() + at.len() + 64);
+    s.push_str("{\"at\":");
+    json_str(&mut s, at);
+    s.push_str(",\"event\":");
+    json_str(&mut s, event_ref);
+    s.push_str(",\"quality\":");
+    json_str(&mut s, quality.as_str());
+    s.push_str(",\"rule\":");
+    json_str(&mut s, rule);
+    s.push_str(",\"version\":");
+    s.push_str(&version.to_string());
+    s.push('}');
+    s
+}
+
+/// Appends `v` as a JSON string, escaped as serde_json escapes it.
+fn json_str(out: &mut String, v: &str) {
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Both sides of an award's transfer in one statement, in account order (`person:` sorts
+/// before `pool:`), so concurrent transactions on PostgreSQL lock them in that order.
+const AWARD_BALANCES: &str = "INSERT INTO points_balances (account, asset, balance) \
+     VALUES ($1, 'points', $2), ($3, 'points', $4) ON CONFLICT (account, asset) \
+     DO UPDATE SET balance = points_balances.balance + excluded.balance";
+
+async fn award_in(
+    tx: &mut AnyConnection,
+    engine: Engine,
+    actor: &Actor,
+    r: &AwardRequest,
+) -> Decided<AwardOutcome> {
     let id = award_id(&r.event_ref, r.person_id, &r.rule_code);
     let hash = award_content_hash(r.org_id, r.quality, r.at);
-    if let Some(stored) = stored_award(tx, &id).await? {
-        return replay_of(stored, &hash);
-    }
     let at = ts(r.at);
-    let rule = sqlx::query(
-        "SELECT * FROM points_rules WHERE code = $1 AND valid_from <= $2 \
-         ORDER BY version DESC LIMIT 1",
-    )
-    .bind(&r.rule_code)
-    .bind(&at)
-    .fetch_optional(&mut *tx)
-    .await?
-    .as_ref()
-    .map(rule_from)
-    .transpose()?
-    .ok_or_else(|| {
-        invalid(
+    let keys = [Period::Day, Period::Week, Period::Month, Period::Quarter].map(|p| p.key(r.at));
+    let row = sqlx::query(RULE_IN_FORCE)
+        .bind(&r.rule_code)
+        .bind(&at)
+        .bind(r.person_id)
+        .bind(&keys[0])
+        .bind(&keys[1])
+        .bind(&keys[2])
+        .bind(&keys[3])
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        // A recorded award with other content is a conflict before it is anything else.
+        if let Some(stored) = stored_award(tx, &id).await? {
+            return Ok(replay_of(stored, &hash));
+        }
+        return Ok(Err(invalid(
             "rule_code",
             "unknown_rule",
             format!("no rule {} is in force at {at}", r.rule_code),
-        )
-    })?;
+        )));
+    };
+    let rule = rule_from(&row)?;
     let requested = rule.points_for(r.quality);
-    // Locking the period's counter first serialises awards of one person under one
-    // capped rule, so the cap holds under concurrency.
     let (period_key, points) = match rule.cap {
         None => (None, requested),
         Some(cap) => {
-            let key = cap.period.key(r.at);
-            let earned: i64 = sqlx::query_scalar(
-                "INSERT INTO points_earned (person_id, rule_code, period_key, earned) \
-                 VALUES ($1, $2, $3, 0) ON CONFLICT (person_id, rule_code, period_key) \
-                 DO UPDATE SET earned = points_earned.earned RETURNING earned",
-            )
-            .bind(r.person_id)
-            .bind(&r.rule_code)
-            .bind(&key)
-            .fetch_one(&mut *tx)
-            .await?;
+            let key = match cap.period {
+                Period::Day => &keys[0],
+                Period::Week => &keys[1],
+                Period::Month => &keys[2],
+                Period::Quarter => &keys[3],
+            };
+            let mut earned: i64 = row.try_get("earned_before")?;
+            if engine == Engine::Postgres {
+                // Locking the period's counter serialises awards of one person under
+                // one capped rule, so the cap holds under concurrency. (On SQLite the
+                // one writer does that, and the counter came with the rule.)
+                earned = sqlx::query_scalar(
+                    "INSERT INTO points_earned (person_id, rule_code, period_key, earned) \
+                     VALUES ($1, $2, $3, 0) ON CONFLICT (person_id, rule_code, period_key) \
+                     DO UPDATE SET earned = points_earned.earned RETURNING earned",
+                )
+                .bind(r.person_id)
+                .bind(&r.rule_code)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+            }
             (Some(key), cap_fit(requested, earned, Some(cap.points)))
         }
     };
     let now = now_text();
+    // The claim is the first write: when the id is recorded already, nothing is written.
     let claimed = sqlx::query(
         "INSERT INTO points_awards (award_id, content_hash, event_ref, person_id, org_id, \
          rule_code, rule_version, category, quality, at, period_key, requested, points, created_at) \
@@ -463,7 +548,7 @@ async fn award_in(tx: &mut AnyConnection, actor: &Actor, r: &AwardRequest) -> Re
     .bind(&rule.category)
     .bind(r.quality.as_str())
     .bind(&at)
-    .bind(&period_key)
+    .bind(period_key)
     .bind(requested)
     .bind(points)
     .bind(&now)
@@ -471,45 +556,48 @@ async fn award_in(tx: &mut AnyConnection, actor: &Actor, r: &AwardRequest) -> Re
     .await?
     .rows_affected();
     if claimed == 0 {
-        return Err(StoreError::conflict("award_id", RACED));
+        return Ok(match stored_award(tx, &id).await? {
+            Some(stored) => replay_of(stored, &hash),
+            None => Err(StoreError::conflict("award_id", RACED)),
+        });
     }
     let mut transfer_id = None;
     if points > 0 {
-        if let Some(key) = &period_key {
+        if let Some(key) = period_key {
             sqlx::query(
-                "UPDATE points_earned SET earned = earned + $1 \
-                 WHERE person_id = $2 AND rule_code = $3 AND period_key = $4",
+                "INSERT INTO points_earned (person_id, rule_code, period_key, earned) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, rule_code, period_key) \
+                 DO UPDATE SET earned = points_earned.earned + excluded.earned",
             )
-            .bind(points)
             .bind(r.person_id)
             .bind(&r.rule_code)
             .bind(key)
+            .bind(points)
             .execute(&mut *tx)
             .await?;
         }
         let (from, to) = (Account::Pool(r.org_id), Account::Person(r.person_id));
-        let refs = serde_json::json!({
-            "event": r.event_ref, "rule": r.rule_code, "version": rule.version,
-            "quality": r.quality.as_str(), "at": at,
-        });
-        let links = Links {
-            award_id: Some(&id),
-            ..Links::default()
-        };
-        let tid = insert_transfer(
-            tx,
-            from,
-            to,
-            Asset::Points,
-            points,
-            "award",
-            &refs,
-            links,
-            actor,
-            &now,
+        let refs = award_refs(&r.event_ref, &r.rule_code, rule.version, r.quality, &at);
+        let tid: i64 = sqlx::query_scalar(
+            "INSERT INTO points_transfers (debit, credit, asset, amount, reason, refs, award_id, \
+             actor, created_at) VALUES ($1, $2, 'points', $3, 'award', $4, $5, $6, $7) RETURNING id",
         )
+        .bind(from.code())
+        .bind(to.code())
+        .bind(points)
+        .bind(refs)
+        .bind(&id)
+        .bind(&actor.0)
+        .bind(&now)
+        .fetch_one(&mut *tx)
         .await?;
-        move_balances(tx, from, to, Asset::Points, points).await?;
+        sqlx::query(AWARD_BALANCES)
+            .bind(to.code())
+            .bind(points)
+            .bind(from.code())
+            .bind(-points)
+            .execute(&mut *tx)
+            .await?;
         transfer_id = Some(tid);
     }
     let outcome = AwardOutcome {
@@ -534,38 +622,8 @@ async fn award_in(tx: &mut AnyConnection, actor: &Actor, r: &AwardRequest) -> Re
         Some(&outcome),
     )
     .await?;
-    Ok(outcome)
+    Ok(Ok(outcome))
 }
-
-/// A `$n` or `?` placeholder list for `rows` rows of `width` columns.
-fn rows_sql(engine: Engine, rows: usize, width: usize) -> String {
-    let mut s = String::with_capacity(rows * width * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for c in 0..width {
-            if c > 0 {
-                s.push(',');
-            }
-            match engine {
-                // sqlx's SQLite binding looks `$n` names up in a way that grows with
-                // the square of the parameter count; `?` is positional.
-                Engine::Sqlite => s.push('?'),
-                Engine::Postgres => {
-                    s.push('$');
-                    s.push_str(&(r * width + c + 1).to_string());
-                }
-            }
-        }
-        s.push(')');
-    }
-    s
-}
-
-/// Rows per multi-row statement in an import.
-const IMPORT_CHUNK: usize = 500;
 
 impl Store {
     /// Adds a version of a rule (version = the highest so far + 1).
@@ -626,11 +684,15 @@ impl Store {
     /// Gives the points of one completion (see the module notes on idempotency).
     pub async fn points_award(&self, actor: &Actor, request: AwardRequest) -> Result<AwardOutcome> {
         validate_request(&request)?;
+        let engine = self.engine;
         for _ in 0..2 {
             let (actor, r) = (actor.clone(), request.clone());
             let result = self
-                .write(move |tx| Box::pin(async move { award_in(tx, &actor, &r).await }))
-                .await;
+                .write_unguarded(move |tx| {
+                    Box::pin(async move { settle(engine, award_in(tx, engine, &actor, &r).await) })
+                })
+                .await
+                .and_then(|decided| decided);
             match result {
                 // A concurrent twin claimed the id first: its outcome is now visible.
                 Err(StoreError::Conflict { message, .. }) if message == RACED => continue,
@@ -1070,8 +1132,66 @@ impl Store {
         }
         let actor = actor.clone();
         let engine = self.engine;
-        self.write(move |tx| Box::pin(async move { import_in(tx, engine, &actor, requests).await }))
-            .await
+        self.write_unguarded(move |tx| {
+            Box::pin(async move {
+                settle(
+                    engine,
+                    import_in(tx, engine, &actor, requests, BatchMode::AllOrNothing).await,
+                )
+            })
+        })
+        .await
+        .and_then(|decided| decided)
+        .map(|(summary, _)| summary)
+    }
+
+    /// Gives many awards in one transaction, each on its own: every request gets the
+    /// outcome or refusal [`Store::points_award`] would give it (a replay of a stored
+    /// award, a repeat inside the batch as a replay of the first, 409 for other
+    /// content, `unknown_rule`), with the cap applied in request order. The server
+    /// gathers concurrent single awards into these batches, so each costs a share of
+    /// a few multi-row statements instead of a dozen of its own. A failure of the
+    /// database fails the whole batch (nothing of it is written).
+    pub async fn points_award_batch(
+        &self,
+        actor: &Actor,
+        requests: Vec<AwardRequest>,
+    ) -> Result<Vec<Result<AwardOutcome>>> {
+        let mut out: Vec<Option<Result<AwardOutcome>>> = Vec::with_capacity(requests.len());
+        let mut valid = Vec::with_capacity(requests.len());
+        let mut at = Vec::with_capacity(requests.len());
+        for (i, r) in requests.into_iter().enumerate() {
+            match validate_request(&r) {
+                Ok(()) => {
+                    valid.push(r);
+                    at.push(i);
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        if !valid.is_empty() {
+            let actor = actor.clone();
+            let engine = self.engine;
+            let (_, decided) = self
+                .write_unguarded(move |tx| {
+                    Box::pin(async move {
+                        settle(
+                            engine,
+                            import_in(tx, engine, &actor, valid, BatchMode::EachOnItsOwn).await,
+                        )
+                    })
+                })
+                .await
+                .and_then(|decided| decided)?;
+            for (i, result) in at.into_iter().zip(decided) {
+                out[i] = Some(result);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every request has its outcome"))
+            .collect())
     }
 }
 
@@ -1104,9 +1224,8 @@ async fn transfer_by_id(tx: &mut AnyConnection, id: i64) -> Result<Transfer> {
 
 /// One request of an import, decided in memory.
 struct Planned {
-    id: String,
-    hash: String,
-    r: AwardRequest,
+    /// Its place in the import.
+    at_index: usize,
     version: i64,
     category: String,
     period_key: Option<String>,
@@ -1114,12 +1233,143 @@ struct Planned {
     points: i64,
 }
 
+/// Parameters per multi-row statement of an import: SQLite binds at most 32,766 (and
+/// PostgreSQL 65,535).
+const IMPORT_PARAMS: usize = 32_000;
+
+/// The SQL of a multi-row statement cut into chunks of `rows` rows: a full chunk's SQL
+/// is built once (and sqlx prepares it once per connection); only the last chunk's
+/// differs.
+struct Chunked {
+    engine: Engine,
+    head: &'static str,
+    /// A row's columns: a parameter (`None`) or a literal.
+    cols: &'static [Option<&'static str>],
+    tail: &'static str,
+    /// Whether each row is parenthesised (`VALUES (…), (…)`) or a bare list (`IN (…)`).
+    rows_in_parens: bool,
+    rows: usize,
+    full: Option<String>,
+}
+
+const PARAM: Option<&str> = None;
+
+impl Chunked {
+    fn values(
+        engine: Engine,
+        head: &'static str,
+        cols: &'static [Option<&'static str>],
+        tail: &'static str,
+    ) -> Chunked {
+        let width = cols.iter().filter(|c| c.is_none()).count().max(1);
+        Chunked {
+            engine,
+            head,
+            cols,
+            tail,
+            rows_in_parens: true,
+            rows: IMPORT_PARAMS / width,
+            full: None,
+        }
+    }
+
+    fn list(engine: Engine, head: &'static str, tail: &'static str) -> Chunked {
+        Chunked {
+            rows_in_parens: false,
+            ..Chunked::values(engine, head, &[PARAM], tail)
+        }
+    }
+
+    /// `?` placeholders on SQLite (sqlx looks `$n` names up in a way that grows with the
+    /// square of their count; `?` is positional), `$n` on PostgreSQL.
+    fn build(&self, n: usize) -> String {
+        let mut s = String::with_capacity(self.head.len() + n * self.cols.len() * 8 + 200);
+        s.push_str(self.head);
+        let mut k = 0;
+        for r in 0..n {
+            if r > 0 {
+                s.push(',');
+            }
+            if self.rows_in_parens {
+                s.push('(');
+            }
+            for (c, col) in self.cols.iter().enumerate() {
+                if c > 0 {
+                    s.push(',');
+                }
+                match (col, self.engine) {
+                    (Some(literal), _) => s.push_str(literal),
+                    (None, Engine::Sqlite) => s.push('?'),
+                    (None, Engine::Postgres) => {
+                        k += 1;
+                        s.push('$');
+                        s.push_str(&k.to_string());
+                    }
+                }
+            }
+            if self.rows_in_parens {
+                s.push(')');
+            }
+        }
+        s.push_str(self.tail);
+        s
+    }
+
+    fn sql(&mut self, n: usize) -> std::borrow::Cow<'_, str> {
+        if n == self.rows {
+            if self.full.is_none() {
+                self.full = Some(self.build(n));
+            }
+            std::borrow::Cow::Borrowed(self.full.as_deref().unwrap_or_default())
+        } else {
+            std::borrow::Cow::Owned(self.build(n))
+        }
+    }
+}
+
+/// How a batch of awards treats a request it cannot apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchMode {
+    /// An import: the first refusal refuses the whole batch.
+    AllOrNothing,
+    /// Concurrent single awards gathered into one transaction: each request gets its
+    /// own outcome or refusal, exactly as [`Store::points_award`] would give it.
+    EachOnItsOwn,
+}
+
+/// Why a request of an [`BatchMode::EachOnItsOwn`] batch was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Conflict,
+    UnknownRule,
+}
+
+fn unknown_rule(r: &AwardRequest) -> StoreError {
+    invalid(
+        "rule_code",
+        "unknown_rule",
+        format!("no rule {} is in force at {}", r.rule_code, ts(r.at)),
+    )
+}
+
+/// An import's summary and, for [`BatchMode::EachOnItsOwn`], each request's outcome in
+/// request order.
+type BatchResult = (ImportSummary, Vec<Result<AwardOutcome>>);
+
 async fn import_in(
     tx: &mut AnyConnection,
     engine: Engine,
     actor: &Actor,
     requests: Vec<AwardRequest>,
-) -> Result<ImportSummary> {
+    mode: BatchMode,
+) -> Decided<BatchResult> {
+    let strict = mode == BatchMode::AllOrNothing;
+    // Per request (EachOnItsOwn): refused, or a repeat of an earlier request in the
+    // batch, or a replay of what is stored.
+    let mut refused: Vec<Option<Refusal>> = vec![None; requests.len()];
+    let mut repeat_of: Vec<Option<usize>> = vec![None; requests.len()];
+    let mut stored_outcome: Vec<Option<AwardOutcome>> = vec![None; requests.len()];
+    // Everything that could refuse the import is settled before its first write.
     // Rules: all versions, in memory.
     let rows = sqlx::query("SELECT * FROM points_rules ORDER BY code, version")
         .fetch_all(&mut *tx)
@@ -1129,58 +1379,175 @@ async fn import_in(
         let rule = rule_from(r)?;
         rules.entry(rule.code.clone()).or_default().push(rule);
     }
-    // Ids, with repeats inside the batch folded (same content) or refused.
-    let mut seen: HashMap<String, String> = HashMap::new();
-    let mut fresh = Vec::with_capacity(requests.len());
-    let mut replayed = 0;
-    for r in requests {
-        let id = award_id(&r.event_ref, r.person_id, &r.rule_code);
-        let hash = award_content_hash(r.org_id, r.quality, r.at);
-        match seen.get(&id) {
-            Some(h) if *h == hash => replayed += 1,
-            Some(_) => return Err(content_conflict()),
-            None => {
-                seen.insert(id.clone(), hash.clone());
-                fresh.push((id, hash, r));
-            }
+    let ids: Vec<String> = requests
+        .iter()
+        .map(|r| award_id(&r.event_ref, r.person_id, &r.rule_code))
+        .collect();
+    let hashes: Vec<String> = requests
+        .iter()
+        .map(|r| award_content_hash(r.org_id, r.quality, r.at))
+        .collect();
+    // By id (then place in the import): a repeat follows its first request, and the
+    // lookups and the inserts below go through the award index in order.
+    let mut order: Vec<usize> = (0..requests.len()).collect();
+    order.sort_unstable_by(|&a, &b| ids[a].cmp(&ids[b]).then(a.cmp(&b)));
+    // The first request of each id, for the lookup of what is stored.
+    let mut firsts: Vec<usize> = Vec::with_capacity(order.len());
+    for &i in &order {
+        if firsts.last().is_none_or(|&f| ids[f] != ids[i]) {
+            firsts.push(i);
         }
     }
     // Ids already recorded.
-    let mut known: HashMap<String, String> = HashMap::new();
-    for chunk in fresh.chunks(IMPORT_CHUNK) {
-        let marks = rows_sql(engine, chunk.len(), 1);
-        let sql = format!(
-            "SELECT award_id, content_hash FROM points_awards WHERE award_id IN ({})",
-            marks.replace(['(', ')'], "")
-        );
+    let mut known: HashMap<String, (AwardOutcome, String)> = HashMap::new();
+    let mut lookup = Chunked::list(
+        engine,
+        "SELECT a.award_id, a.content_hash, a.person_id, a.org_id, a.rule_code, a.rule_version, \
+         a.quality, a.requested, a.points, t.id AS transfer_id FROM points_awards a \
+         LEFT JOIN points_transfers t ON t.award_id = a.award_id WHERE a.award_id IN (",
+        ")",
+    );
+    for chunk in firsts.chunks(lookup.rows) {
+        let sql = lookup.sql(chunk.len());
         let mut q = sqlx::query(&sql);
-        for (id, _, _) in chunk {
-            q = q.bind(id.as_str());
+        for &i in chunk {
+            q = q.bind(ids[i].as_str());
         }
         for row in q.fetch_all(&mut *tx).await? {
-            known.insert(row.try_get("award_id")?, row.try_get("content_hash")?);
+            let stored = outcome_from(&row)?;
+            known.insert(stored.0.award_id.clone(), stored);
         }
     }
-    // Counters of the capped rules, for the persons involved, locked.
-    let mut persons: Vec<i64> = fresh
-        .iter()
-        .map(|(_, _, r)| r.person_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    drop(firsts);
+    // Each id's requests in the order they came, as one by one would see them: against
+    // what is stored, else the first that has a rule in force becomes the award and
+    // the rest of its id repeat it (same content) or conflict with it.
+    enum Seen {
+        Nothing,
+        Stored(usize),
+        New(usize),
+    }
+    let mut replayed = 0;
+    let mut in_force: Vec<Option<&Rule>> = vec![None; requests.len()];
+    // The new awards in id order (the order of the index they go into).
+    let mut fresh_sorted: Vec<usize> = Vec::new();
+    let mut stored_hash: HashMap<usize, &str> = HashMap::new();
+    let mut group_start = 0;
+    while group_start < order.len() {
+        let id = &ids[order[group_start]];
+        let mut group_end = group_start;
+        while group_end < order.len() && ids[order[group_end]] == *id {
+            group_end += 1;
+        }
+        let mut seen = match known.get(id) {
+            Some(_) => Seen::Stored(order[group_start]),
+            None => Seen::Nothing,
+        };
+        if let Some((_, h)) = known.get(id) {
+            stored_hash.insert(order[group_start], h.as_str());
+        }
+        for &i in &order[group_start..group_end] {
+            let r = &requests[i];
+            match seen {
+                Seen::Stored(first) => {
+                    if stored_hash[&first] != hashes[i] {
+                        if strict {
+                            return Ok(Err(content_conflict()));
+                        }
+                        refused[i] = Some(Refusal::Conflict);
+                    } else {
+                        replayed += 1;
+                        stored_outcome[i] = known.get(id).map(|(o, _)| o.clone());
+                    }
+                }
+                Seen::New(first) => {
+                    if hashes[first] != hashes[i] {
+                        if strict {
+                            return Ok(Err(content_conflict()));
+                        }
+                        refused[i] = Some(Refusal::Conflict);
+                    } else {
+                        replayed += 1;
+                        repeat_of[i] = Some(first);
+                    }
+                }
+                Seen::Nothing => {
+                    let versions = rules.get(&r.rule_code).map(Vec::as_slice).unwrap_or(&[]);
+                    match lianxin_domain::points::rule_in_force(versions, r.at) {
+                        None => {
+                            if strict {
+                                return Ok(Err(unknown_rule(r)));
+                            }
+                            refused[i] = Some(Refusal::UnknownRule);
+                        }
+                        Some(rule) => {
+                            in_force[i] = Some(rule);
+                            fresh_sorted.push(i);
+                            seen = Seen::New(i);
+                        }
+                    }
+                }
+            }
+        }
+        group_start = group_end;
+    }
+    drop(order);
+    drop(stored_hash);
+    // Counters of the capped rules, for the persons and periods involved, locked.
+    let mut persons: Vec<i64> = Vec::new();
+    let mut periods: Vec<String> = Vec::new();
+    for (r, rule) in requests.iter().zip(&in_force) {
+        if let Some(cap) = rule.and_then(|rule| rule.cap) {
+            persons.push(r.person_id);
+            periods.push(cap.period.key(r.at));
+        }
+    }
     persons.sort_unstable();
+    persons.dedup();
+    periods.sort_unstable();
+    periods.dedup();
     let mut earned: HashMap<(i64, String, String), i64> = HashMap::new();
     let lock = if engine == Engine::Postgres {
         " ORDER BY person_id, rule_code, period_key FOR UPDATE"
     } else {
         ""
     };
-    for chunk in persons.chunks(IMPORT_CHUNK) {
-        let marks = rows_sql(engine, chunk.len(), 1).replace(['(', ')'], "");
-        let sql = format!("SELECT person_id, rule_code, period_key, earned FROM points_earned WHERE person_id IN ({marks}){lock}");
+    // The periods narrow the rows read when they are few (they usually are: an import
+    // covers a few days); else all the persons' counters are read.
+    let periods = if periods.len() <= 64 {
+        periods
+    } else {
+        Vec::new()
+    };
+    let mut counters = Chunked::list(
+        engine,
+        "SELECT person_id, rule_code, period_key, earned FROM points_earned WHERE person_id IN (",
+        "",
+    );
+    counters.rows -= periods.len();
+    for chunk in persons.chunks(counters.rows) {
+        let mut sql = counters.sql(chunk.len()).into_owned();
+        sql.push(')');
+        if !periods.is_empty() {
+            sql.push_str(" AND period_key IN (");
+            for k in 0..periods.len() {
+                if k > 0 {
+                    sql.push(',');
+                }
+                match engine {
+                    Engine::Sqlite => sql.push('?'),
+                    Engine::Postgres => sql.push_str(&format!("${}", chunk.len() + k + 1)),
+                }
+            }
+            sql.push(')');
+        }
+        sql.push_str(lock);
         let mut q = sqlx::query(&sql);
         for p in chunk {
             q = q.bind(*p);
+        }
+        for k in &periods {
+            q = q.bind(k.as_str());
         }
         for row in q.fetch_all(&mut *tx).await? {
             earned.insert(
@@ -1193,69 +1560,75 @@ async fn import_in(
             );
         }
     }
-    let mut plan = Vec::with_capacity(fresh.len());
+    // The plan, in the order of the import (the cap goes to the earlier requests).
+    let mut plan: Vec<Option<Planned>> = Vec::with_capacity(requests.len());
     let mut touched: HashSet<(i64, String, String)> = HashSet::new();
-    for (id, hash, r) in fresh {
-        if let Some(h) = known.get(&id) {
-            if *h != hash {
-                return Err(content_conflict());
-            }
-            replayed += 1;
+    let mut awarded = 0;
+    for (i, r) in requests.iter().enumerate() {
+        let Some(rule) = in_force[i] else {
+            plan.push(None);
             continue;
-        }
-        let versions = rules.get(&r.rule_code).map(Vec::as_slice).unwrap_or(&[]);
-        let rule = lianxin_domain::points::rule_in_force(versions, r.at).ok_or_else(|| {
-            invalid(
-                "rule_code",
-                "unknown_rule",
-                format!("no rule {} is in force at {}", r.rule_code, ts(r.at)),
-            )
-        })?;
+        };
         let requested = rule.points_for(r.quality);
         let (period_key, points) = match rule.cap {
             None => (None, requested),
             Some(cap) => {
-                let key = (r.person_id, r.rule_code.clone(), cap.period.key(r.at));
+                let period = cap.period.key(r.at);
+                let key = (r.person_id, r.rule_code.clone(), period.clone());
                 let used = earned.entry(key.clone()).or_insert(0);
                 let fit = cap_fit(requested, *used, Some(cap.points));
                 *used += fit;
-                let period = key.2.clone();
                 touched.insert(key);
                 (Some(period), fit)
             }
         };
-        plan.push(Planned {
-            id,
-            hash,
+        awarded += 1;
+        plan.push(Some(Planned {
+            at_index: i,
             version: rule.version,
             category: rule.category.clone(),
             period_key,
             requested,
             points,
-            r,
-        });
+        }));
     }
+    drop(in_force);
     let now = now_text();
-    // Awards.
-    for chunk in plan.chunks(IMPORT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO points_awards (award_id, content_hash, event_ref, person_id, org_id, rule_code, \
-             rule_version, category, quality, at, period_key, requested, points, created_at) VALUES {}",
-            rows_sql(engine, chunk.len(), 14)
-        );
+    let at: Vec<String> = requests
+        .iter()
+        .zip(&plan)
+        .map(|(r, p)| if p.is_some() { ts(r.at) } else { String::new() })
+        .collect();
+    // Awards, in id order.
+    let mut insert = Chunked::values(
+        engine,
+        "INSERT INTO points_awards (award_id, content_hash, event_ref, person_id, org_id, rule_code, \
+         rule_version, category, quality, at, period_key, requested, points, created_at) VALUES ",
+        &[PARAM; 14],
+        "",
+    );
+    let new_sorted: Vec<&Planned> = fresh_sorted
+        .iter()
+        .filter_map(|&i| plan[i].as_ref())
+        .collect();
+    drop(fresh_sorted);
+    for chunk in new_sorted.chunks(insert.rows) {
+        let sql = insert.sql(chunk.len());
         let mut q = sqlx::query(&sql);
         for p in chunk {
+            let i = p.at_index;
+            let r = &requests[i];
             q = q
-                .bind(p.id.as_str())
-                .bind(p.hash.as_str())
-                .bind(p.r.event_ref.as_str())
-                .bind(p.r.person_id)
-                .bind(p.r.org_id)
-                .bind(p.r.rule_code.as_str())
+                .bind(ids[i].as_str())
+                .bind(hashes[i].as_str())
+                .bind(r.event_ref.as_str())
+                .bind(r.person_id)
+                .bind(r.org_id)
+                .bind(r.rule_code.as_str())
                 .bind(p.version)
                 .bind(p.category.as_str())
-                .bind(p.r.quality.as_str())
-                .bind(ts(p.r.at))
+                .bind(r.quality.as_str())
+                .bind(at[i].as_str())
                 .bind(p.period_key.as_deref())
                 .bind(p.requested)
                 .bind(p.points)
@@ -1263,42 +1636,67 @@ async fn import_in(
         }
         q.execute(&mut *tx).await?;
     }
-    // Transfers.
-    let given: Vec<&Planned> = plan.iter().filter(|p| p.points > 0).collect();
+    drop(new_sorted);
+    // Transfers, in the order of the import.
+    let given: Vec<&Planned> = plan.iter().flatten().filter(|p| p.points > 0).collect();
     let who = &actor.0;
-    for chunk in given.chunks(IMPORT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO points_transfers (debit, credit, asset, amount, reason, refs, award_id, actor, created_at) VALUES {}",
-            rows_sql(engine, chunk.len(), 9)
-        );
+    let mut transfer_ids: HashMap<String, i64> = HashMap::new();
+    let mut insert = Chunked::values(
+        engine,
+        "INSERT INTO points_transfers (debit, credit, asset, amount, reason, refs, award_id, actor, created_at) VALUES ",
+        &[
+            PARAM,
+            PARAM,
+            Some("'points'"),
+            PARAM,
+            Some("'award'"),
+            PARAM,
+            PARAM,
+            PARAM,
+            PARAM,
+        ],
+        if strict { "" } else { " RETURNING id, award_id" },
+    );
+    for chunk in given.chunks(insert.rows) {
+        let sql = insert.sql(chunk.len());
         let mut q = sqlx::query(&sql);
         for p in chunk {
-            let refs = serde_json::json!({
-                "event": p.r.event_ref, "rule": p.r.rule_code, "version": p.version,
-                "quality": p.r.quality.as_str(), "at": ts(p.r.at),
-            });
+            let i = p.at_index;
+            let r = &requests[i];
             q = q
-                .bind(Account::Pool(p.r.org_id).code())
-                .bind(Account::Person(p.r.person_id).code())
-                .bind("points")
+                .bind(Account::Pool(r.org_id).code())
+                .bind(Account::Person(r.person_id).code())
                 .bind(p.points)
-                .bind("award")
-                .bind(refs.to_string())
-                .bind(p.id.as_str())
+                .bind(award_refs(
+                    &r.event_ref,
+                    &r.rule_code,
+                    p.version,
+                    r.quality,
+                    &at[i],
+                ))
+                .bind(ids[i].as_str())
                 .bind(who.as_str())
                 .bind(now.as_str());
         }
-        q.execute(&mut *tx).await?;
+        if strict {
+            q.execute(&mut *tx).await?;
+        } else {
+            for row in q.fetch_all(&mut *tx).await? {
+                transfer_ids.insert(row.try_get("award_id")?, row.try_get("id")?);
+            }
+        }
     }
     // Counters.
     let counters: Vec<(&(i64, String, String), i64)> =
         touched.iter().map(|k| (k, earned[k])).collect();
-    for chunk in counters.chunks(IMPORT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO points_earned (person_id, rule_code, period_key, earned) VALUES {} \
-             ON CONFLICT (person_id, rule_code, period_key) DO UPDATE SET earned = excluded.earned",
-            rows_sql(engine, chunk.len(), 4)
-        );
+    let mut upsert = Chunked::values(
+        engine,
+        "INSERT INTO points_earned (person_id, rule_code, period_key, earned) VALUES ",
+        &[PARAM; 4],
+        " ON CONFLICT (person_id, rule_code, period_key) DO UPDATE SET earned = excluded.earned",
+    );
+    for chunk in counters.chunks(upsert.rows) {
+        let sql = upsert.sql(chunk.len());
         let mut q = sqlx::query(&sql);
         for ((person, rule, key), n) in chunk {
             q = q
@@ -1310,30 +1708,32 @@ async fn import_in(
         q.execute(&mut *tx).await?;
     }
     // Balances, summed per account, in account order.
-    let mut deltas: BTreeMap<String, i64> = BTreeMap::new();
+    let mut sums: HashMap<Account, i64> = HashMap::new();
     let mut total = 0;
     for p in &given {
-        *deltas
-            .entry(Account::Person(p.r.person_id).code())
-            .or_default() += p.points;
-        *deltas.entry(Account::Pool(p.r.org_id).code()).or_default() -= p.points;
+        let r = &requests[p.at_index];
+        *sums.entry(Account::Person(r.person_id)).or_default() += p.points;
+        *sums.entry(Account::Pool(r.org_id)).or_default() -= p.points;
         total += p.points;
     }
-    let deltas: Vec<(String, i64)> = deltas.into_iter().collect();
-    for chunk in deltas.chunks(IMPORT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO points_balances (account, asset, balance) VALUES {} \
-             ON CONFLICT (account, asset) DO UPDATE SET balance = points_balances.balance + excluded.balance",
-            rows_sql(engine, chunk.len(), 3)
-        );
+    let mut deltas: Vec<(String, i64)> = sums.into_iter().map(|(a, d)| (a.code(), d)).collect();
+    deltas.sort_unstable();
+    let mut upsert = Chunked::values(
+        engine,
+        "INSERT INTO points_balances (account, asset, balance) VALUES ",
+        &[PARAM, Some("'points'"), PARAM],
+        " ON CONFLICT (account, asset) DO UPDATE SET balance = points_balances.balance + excluded.balance",
+    );
+    for chunk in deltas.chunks(upsert.rows) {
+        let sql = upsert.sql(chunk.len());
         let mut q = sqlx::query(&sql);
         for (account, d) in chunk {
-            q = q.bind(account.as_str()).bind("points").bind(*d);
+            q = q.bind(account.as_str()).bind(*d);
         }
         q.execute(&mut *tx).await?;
     }
     let summary = ImportSummary {
-        awarded: plan.len(),
+        awarded,
         replayed,
         points: total,
     };
@@ -1342,10 +1742,87 @@ async fn import_in(
         actor,
         "import",
         "points_awards",
-        &plan.len().to_string(),
+        &awarded.to_string(),
         None::<&()>,
         Some(&summary),
     )
     .await?;
-    Ok(summary)
+    if strict {
+        return Ok(Ok((summary, Vec::new())));
+    }
+    // Each request's outcome, in request order: new, a replay of what was stored, a
+    // repeat of an earlier request of this batch (which comes first by index, as the
+    // repeats were found in (id, index) order), or its refusal.
+    let refusal = |i: usize| match refused[i] {
+        Some(Refusal::Conflict) => Some(content_conflict()),
+        Some(Refusal::UnknownRule) => Some(unknown_rule(&requests[i])),
+        None => None,
+    };
+    let mut out: Vec<Result<AwardOutcome>> = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        let result = if let Some(e) = refusal(i) {
+            Err(e)
+        } else if let Some(first) = repeat_of[i] {
+            match &out[first] {
+                Ok(o) => Ok(AwardOutcome {
+                    replayed: true,
+                    ..o.clone()
+                }),
+                Err(_) => Err(refusal(first).unwrap_or_else(content_conflict)),
+            }
+        } else if let Some(stored) = stored_outcome[i].take() {
+            Ok(stored)
+        } else if let Some(p) = plan[i].as_ref() {
+            Ok(AwardOutcome {
+                award_id: ids[i].clone(),
+                person_id: r.person_id,
+                org_id: r.org_id,
+                rule_code: r.rule_code.clone(),
+                rule_version: p.version,
+                quality: r.quality,
+                requested: p.requested,
+                points: p.points,
+                transfer_id: transfer_ids.get(&ids[i]).copied(),
+                replayed: false,
+            })
+        } else {
+            Err(unknown_rule(r))
+        };
+        out.push(result);
+    }
+    Ok(Ok((summary, out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn award_refs_print_what_serde_json_prints() {
+        for event in [
+            "demand:123:confirmed",
+            "quote\"back\\slash/é中文",
+            "tab\tnl\ncr\rbs\u{8}ff\u{c}ctl\u{1}del\u{7f}",
+        ] {
+            let at = "2026-05-12T08:00:00.000Z";
+            let expected = serde_json::json!({
+                "event": event, "rule": "volunteer_hour", "version": 3,
+                "quality": Quality::Good.as_str(), "at": at,
+            });
+            let written = award_refs(event, "volunteer_hour", 3, Quality::Good, at);
+            assert_eq!(written, expected.to_string());
+        }
+    }
+
+    #[test]
+    fn chunked_sql_numbers_parameters_per_engine() {
+        let cols: &'static [Option<&'static str>] = &[PARAM, Some("'points'"), PARAM];
+        let mut c = Chunked::values(Engine::Postgres, "V ", cols, " T");
+        assert_eq!(c.sql(2), "V ($1,'points',$2),($3,'points',$4) T");
+        let mut c = Chunked::values(Engine::Sqlite, "V ", cols, "");
+        assert_eq!(c.sql(2), "V (?,'points',?),(?,'points',?)");
+        let mut c = Chunked::list(Engine::Sqlite, "IN (", ")");
+        assert_eq!(c.sql(3), "IN (?,?,?)");
+        assert_eq!(c.rows, IMPORT_PARAMS);
+    }
 }

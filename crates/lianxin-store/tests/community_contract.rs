@@ -795,6 +795,40 @@ async fn needs_are_claimed_by_registered_members_and_reported(store: &Store, _: 
         .unwrap();
     let record = store.service_record(&ky_scope(), li).await.unwrap();
     assert_eq!((record.done, record.hours), (2, 3.75));
+    // Each hour of service earns volunteer_hour points (2.5 h → 3, 1.25 h → 1), once
+    // an issuing organisation is set, and never twice.
+    use lianxin_domain::points::{Account, Asset, Multipliers, RuleDraft};
+    store
+        .points_put_rule(
+            &actor(),
+            RuleDraft {
+                code: "volunteer_hour".into(),
+                category: "rider".into(),
+                points: 10,
+                multipliers: Multipliers::default(),
+                cap: None,
+                valid_from: chrono::Utc::now() - chrono::Duration::days(30),
+            },
+        )
+        .await
+        .unwrap();
+    let pending = store.points_award_pending(&actor(), 100).await.unwrap();
+    assert_eq!(pending.volunteer_hours, 0, "no issuing organisation yet");
+    store
+        .points_set_issuer(&actor(), Some(employer))
+        .await
+        .unwrap();
+    let pending = store.points_award_pending(&actor(), 100).await.unwrap();
+    assert_eq!((pending.volunteer_hours, pending.points), (4, 40));
+    let again = store.points_award_pending(&actor(), 100).await.unwrap();
+    assert_eq!(again.volunteer_hours, 0);
+    assert_eq!(
+        store
+            .points_balance(Account::Person(li), Asset::Points)
+            .await
+            .unwrap(),
+        40
+    );
     assert_eq!(record.registrations.len(), 1);
     let quarter = Quarter::containing(today);
     let report = store

@@ -42,6 +42,9 @@ pub enum Kind {
     Outlines,
     /// A road network from an OpenStreetMap extract (.osm.pbf).
     Osm,
+    /// Points awards (CSV or XLSX): event_ref, person_id, org_id, rule, at, quality.
+    /// Idempotent: a row already recorded with the same content is skipped.
+    Awards,
 }
 
 impl Kind {
@@ -60,6 +63,7 @@ impl Kind {
             Kind::Compounds => "compounds",
             Kind::MallPoints => "entrances and parking zones",
             Kind::Outlines => "outlines",
+            Kind::Awards => "awards",
         }
     }
 
@@ -80,6 +84,10 @@ impl Kind {
                 &["phone", "id_card", "party_member", "party_joined"],
             ),
             Kind::Households => (&["household_code", "grid_code", "valid_from"], &[]),
+            Kind::Awards => (
+                &["event_ref", "person_id", "org_id", "rule", "at"],
+                &["quality"],
+            ),
             Kind::Demands => (
                 &["kind", "category", "description"],
                 &[
@@ -230,6 +238,7 @@ pub fn parse_rows(kind: Kind, t: &Table, key: &PiiKey) -> Result<Parsed> {
         Kind::People => Drafts::People(Vec::new()),
         Kind::Households => Drafts::Households(Vec::new()),
         Kind::Demands => bail!("demands are read by import_demands"),
+        Kind::Awards => bail!("awards are read by import_awards"),
         Kind::Stations
         | Kind::Malls
         | Kind::Merchants
@@ -378,6 +387,9 @@ pub async fn run(
     if let Kind::Demands = kind {
         return import_demands(store, key()?, &table).await;
     }
+    if let Kind::Awards = kind {
+        return import_awards(store, &table).await;
+    }
     let key = match kind {
         Kind::People | Kind::Demands => key()?,
         // Places and organisations hold no personal data.
@@ -410,6 +422,114 @@ pub async fn run(
             .unwrap_or(e.row);
         anyhow!("row {row}: {}; nothing was imported", e.error)
     })
+}
+
+/// Points awards: every row parsed and checked (the person and organisation exist, a
+/// rule is in force at the event's time) before one all-or-nothing import; the
+/// first problem names its row. Rows already recorded with the same content are
+/// counted as replayed, so a file can be imported again safely.
+async fn import_awards(store: &Store, table: &Table) -> Result<usize> {
+    use lianxin_domain::points::{rule_in_force, validate_event_ref, Quality};
+    let cols = columns(Kind::Awards, table)?;
+    let get = |row: &[String], name: &str| -> String {
+        cols.get(name)
+            .and_then(|i| row.get(*i))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let rules = store.points_rules().await?;
+    let mut requests = Vec::new();
+    let mut rows = Vec::new();
+    let now = chrono::Utc::now();
+    for (i, row) in table.rows.iter().enumerate() {
+        let n = i + 2;
+        if row.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let bad =
+            |e: lianxin_domain::ValidationError| anyhow!("row {n}: {}: {}", e.field, e.message);
+        let id = |field: &str| -> Result<i64> {
+            get(row, field)
+                .parse()
+                .map_err(|_| anyhow!("row {n}: {field} must be a whole number"))
+        };
+        let event_ref = get(row, "event_ref");
+        validate_event_ref(&event_ref).map_err(bad)?;
+        let quality = match get(row, "quality").as_str() {
+            "" => Quality::Basic,
+            q => Quality::parse(q).map_err(bad)?,
+        };
+        // Required: a default of "now" would make importing the same file twice a
+        // conflict instead of a replay.
+        let at = match get(row, "at").as_str() {
+            "" => bail!("row {n}: at: required (when it happened, e.g. 2026-03-01T09:00:00+08:00)"),
+            t => chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|_| {
+                    anyhow!("row {n}: at must be an RFC 3339 time, e.g. 2026-03-01T09:00:00+08:00")
+                })?
+                .with_timezone(&chrono::Utc),
+        };
+        if at > now {
+            bail!("row {n}: at: an award cannot be for an event in the future");
+        }
+        let rule = get(row, "rule");
+        let versions: Vec<_> = rules.iter().filter(|r| r.code == rule).cloned().collect();
+        if rule_in_force(&versions, at).is_none() {
+            bail!("row {n}: rule: no rule {rule:?} is in force at {at}");
+        }
+        rows.push(n);
+        requests.push(lianxin_store::points::AwardRequest {
+            event_ref,
+            person_id: id("person_id")?,
+            org_id: id("org_id")?,
+            rule_code: rule,
+            quality,
+            at,
+        });
+    }
+    let people: Vec<i64> = requests.iter().map(|r| r.person_id).collect();
+    let orgs: Vec<i64> = requests.iter().map(|r| r.org_id).collect();
+    let (known_people, known_orgs) = store
+        .points_existing(&dedup(&people), &dedup(&orgs))
+        .await?;
+    let (known_people, known_orgs): (
+        std::collections::HashSet<i64>,
+        std::collections::HashSet<i64>,
+    ) = (
+        known_people.into_iter().collect(),
+        known_orgs.into_iter().collect(),
+    );
+    for (r, n) in requests.iter().zip(&rows) {
+        if !known_people.contains(&r.person_id) {
+            bail!(
+                "row {n}: person_id: no person {}; nothing was imported",
+                r.person_id
+            );
+        }
+        if !known_orgs.contains(&r.org_id) {
+            bail!(
+                "row {n}: org_id: no organisation {}; nothing was imported",
+                r.org_id
+            );
+        }
+    }
+    let total = requests.len();
+    let summary = store
+        .points_import_awards(&Actor::system("import"), requests)
+        .await
+        .map_err(|e| anyhow!("{e}; nothing was imported"))?;
+    println!(
+        "{} new awards ({} points), {} already recorded",
+        summary.awarded, summary.points, summary.replayed
+    );
+    Ok(total)
+}
+
+fn dedup(ids: &[i64]) -> Vec<i64> {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Demands: every row validated and routed by the demand desk (the same rules as the

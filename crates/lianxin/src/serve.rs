@@ -55,12 +55,16 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         crate::demo::map::ensure_loaded(&state)
             .await
             .context("loading the demo's rider-friendly map")?;
+        crate::demo::points::ensure_loaded(&state)
+            .await
+            .context("loading the demo's points for riders and couriers")?;
         Some((key, gate))
     } else {
         None
     };
     let scheduler = lianxin_server::scheduler::spawn(state.desk.clone());
     let map_watch = watch_map(state.clone());
+    let points_sweeper = lianxin_server::api::points::spawn_sweeper(state.clone());
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -111,6 +115,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     .await?;
     sweeper.abort();
     map_watch.abort();
+    points_sweeper.abort();
     scheduler.abort();
     // In-flight requests have finished; every acknowledged write is committed.
     store.close().await;

@@ -590,3 +590,212 @@ async fn admin_commands_manage_accounts_and_tokens() {
         .success());
     stop_gracefully(server);
 }
+
+/// Points are money: an award the server acknowledged survives SIGKILL (every one is
+/// found again as a replay after the restart), and `lianxin import awards` applies a
+/// file whole or not at all, naming the row of the first problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn awards_survive_sigkill_and_import_all_or_nothing() {
+    let dir = Dir::new("awards");
+    ok(lianxin(&dir, &["migrate"]));
+    ok(lianxin(
+        &dir,
+        &[
+            "admin",
+            "create-user",
+            "ops",
+            "--role",
+            "admin",
+            "--name",
+            "Operator",
+        ],
+    ));
+    let out = ok(lianxin(
+        &dir,
+        &[
+            "admin",
+            "create-token",
+            "ops",
+            "--name",
+            "points",
+            "--scope",
+            "admin",
+            "--scope",
+            "rewards:write",
+            "--scope",
+            "registry:read",
+        ],
+    ));
+    let token = out.lines().last().unwrap().trim().to_string();
+    import_base_places(&dir);
+    let orgs = dir.0.join("orgs.csv");
+    std::fs::write(
+        &orgs,
+        "code,name,kind\nXJY,新就业群体党委,party_committee\n",
+    )
+    .unwrap();
+    ok(lianxin(&dir, &["import", "orgs", orgs.to_str().unwrap()]));
+    let people = dir.0.join("people.csv");
+    std::fs::write(&people, "name,place_code\n骑手甲,150207\n骑手乙,150207\n").unwrap();
+    ok(lianxin(
+        &dir,
+        &["import", "people", people.to_str().unwrap()],
+    ));
+
+    let mut server = start_server(&dir, free_port());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let base = server.base.clone();
+    let org: serde_json::Value = client
+        .get(format!("{base}/api/v1/orgs"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org = org["orgs"][0]["id"].as_i64().unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/rewards/rules"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"code": "volunteer_hour", "category": "rider", "points": 1, "valid_from": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let acked = Arc::new(Mutex::new(Vec::<serde_json::Value>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = vec![];
+    for w in 0..8 {
+        let (acked, stop, base, token, client) = (
+            acked.clone(),
+            stop.clone(),
+            base.clone(),
+            token.clone(),
+            client.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let award = serde_json::json!({"event_ref": format!("w{w}:{i}"), "person_id": 1 + i % 2,
+                    "org_id": org, "rule": "volunteer_hour", "at": "2026-01-05T08:00:00Z"});
+                i += 1;
+                match client
+                    .post(format!("{base}/api/v1/rewards/awards"))
+                    .bearer_auth(&token)
+                    .json(&award)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 201 => acked.lock().unwrap().push(award),
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < 200 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 50,
+        "only {} awards acknowledged",
+        acked.len()
+    );
+
+    // After the restart, every acknowledged award is already there: sent again, each
+    // is a replay and nothing new is awarded.
+    let server = start_server(&dir, free_port());
+    let r: serde_json::Value = client
+        .post(format!("{}/api/v1/rewards/awards/batch", server.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "awards": acked }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["imported"]["awarded"], 0, "{r}");
+    assert_eq!(r["imported"]["replayed"], acked.len(), "{r}");
+    let ledger: serde_json::Value = client
+        .get(format!("{}/api/v1/rewards/ledger", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let points = &ledger["totals"][0];
+    assert_eq!(points["debits"], points["credits"]);
+    assert_eq!(points["balances"], 0);
+    assert!(points["credits"].as_i64().unwrap() >= acked.len() as i64);
+    stop_gracefully(server);
+
+    // The CLI import: row 3 names an unknown person, so nothing goes in.
+    let csv = dir.0.join("awards.csv");
+    std::fs::write(
+        &csv,
+        format!("event_ref,person_id,org_id,rule,quality,at\nimp:1,1,{org},volunteer_hour,good,2026-02-01T09:00:00+08:00\nimp:2,99,{org},volunteer_hour,,2026-02-02T09:00:00+08:00\n"),
+    )
+    .unwrap();
+    let before = points["credits"].as_i64().unwrap();
+    let out = lianxin(&dir, &["import", "awards", csv.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("row 3") && err.contains("person_id"),
+        "{err}"
+    );
+    std::fs::write(
+        &csv,
+        format!("event_ref,person_id,org_id,rule,quality,at\nimp:1,1,{org},volunteer_hour,good,2026-02-01T09:00:00+08:00\nimp:2,2,{org},volunteer_hour,bad,2026-02-02T09:00:00+08:00\n"),
+    )
+    .unwrap();
+    let err = lianxin(&dir, &["import", "awards", csv.to_str().unwrap()]).stderr;
+    assert!(
+        String::from_utf8_lossy(&err).contains("row 3: quality"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+    std::fs::write(
+        &csv,
+        format!("event_ref,person_id,org_id,rule,quality,at\nimp:1,1,{org},volunteer_hour,good,2026-02-01T09:00:00+08:00\nimp:2,2,{org},volunteer_hour,,2026-02-02T09:00:00+08:00\n"),
+    )
+    .unwrap();
+    let out = ok(lianxin(&dir, &["import", "awards", csv.to_str().unwrap()]));
+    assert!(
+        out.contains("2 new awards (2 points), 0 already recorded"),
+        "{out}"
+    );
+    // Again: both already recorded.
+    let out = ok(lianxin(&dir, &["import", "awards", csv.to_str().unwrap()]));
+    assert!(
+        out.contains("0 new awards (0 points), 2 already recorded"),
+        "{out}"
+    );
+    let server = start_server(&dir, free_port());
+    let ledger: serde_json::Value = client
+        .get(format!("{}/api/v1/rewards/ledger", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ledger["totals"][0]["credits"].as_i64().unwrap(), before + 2);
+    stop_gracefully(server);
+}

@@ -352,6 +352,8 @@ pub async fn get_need(
         .need(&c.account.scope, id)
         .await
         .map_err(api_error)?;
+    // A completed need may earn volunteer hours (`api::points`).
+    state.rewards.kick();
     Ok(Json(json!({ "need": n })))
 }
 

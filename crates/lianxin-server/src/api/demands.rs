@@ -165,7 +165,14 @@ pub async fn submit(
     let intake = Intake {
         kind: b.kind,
         category: b.category,
-        channel: b.channel.unwrap_or_else(|| "web".into()),
+        // A rider's own report is a sentinel report unless the client says otherwise.
+        channel: b.channel.unwrap_or_else(|| {
+            if c.role() == lianxin_domain::role::Role::Rider {
+                "rider_sentinel".into()
+            } else {
+                "web".into()
+            }
+        }),
         title: b.title,
         description: b.description,
         place_code: b.place,
@@ -459,6 +466,8 @@ pub async fn act(
     )?;
     check_merge_target(&state, &c, &action).await?;
     let d = state.desk.act(id, by, action).await?;
+    // An accepted sentinel report earns its rider points (`api::points`).
+    state.rewards.kick();
     Ok(Json(json!({ "demand": d })))
 }
 

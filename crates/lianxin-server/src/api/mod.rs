@@ -11,6 +11,7 @@ pub(crate) mod contact;
 pub mod demands;
 pub mod gate;
 pub(crate) mod map;
+pub mod points;
 mod registry;
 mod tiers;
 pub use registry::today as registry_today;
@@ -41,6 +42,7 @@ static OPENAPI: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         include_str!("openapi/tiers.json"),
         include_str!("openapi/gate.json"),
         include_str!("openapi/map.json"),
+        include_str!("openapi/points.json"),
     ] {
         let part: Value =
             serde_json::from_str(part).expect("openapi parts are checked by the tests");
@@ -128,6 +130,7 @@ pub fn routes() -> Router<AppState> {
         .merge(tiers::routes())
         .merge(gate::routes())
         .merge(map::routes())
+        .merge(points::routes())
 }
 
 async fn openapi() -> Response {

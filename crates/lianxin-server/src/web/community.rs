@@ -826,6 +826,8 @@ pub async fn complete_need(
         }
         Err(v) => Err(v.into()),
     };
+    // A completed need may earn volunteer hours (`api::points`).
+    state.rewards.kick();
     need_outcome(&state, &c, &frame, result, "completed", None).await
 }
 

@@ -24,7 +24,7 @@ pub struct App {
     pub desk: std::sync::Arc<lianxin_server::desk::DemandDesk>,
 }
 
-fn password_hash() -> &'static str {
+pub fn password_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| lianxin_server::auth::hash_password(PASSWORD).unwrap())
 }

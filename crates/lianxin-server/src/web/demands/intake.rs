@@ -363,7 +363,14 @@ async fn take(state: AppState, req: Request, form: Form) -> Response {
         Form::Submit => Intake {
             kind: values.kind.clone(),
             category: values.category.clone(),
-            channel: if from_phone(&headers) {
+            // A rider's own report is a sentinel report (骑手哨兵), which earns points
+            // once the owner unit accepts it (`api::points`).
+            channel: if caller
+                .as_ref()
+                .is_some_and(|c| c.role() == lianxin_domain::role::Role::Rider)
+            {
+                "rider_sentinel"
+            } else if from_phone(&headers) {
                 "mobile"
             } else {
                 "web"

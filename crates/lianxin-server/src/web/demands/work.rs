@@ -576,6 +576,8 @@ pub async fn act(State(state): State<AppState>, Path(id): Path<String>, req: Req
             .map_err(|e| from_store(lang, e).unwrap_or_else(|e| server_problem(lang, e)))
     }
     .await;
+    // An accepted sentinel report earns its rider points (`api::points`).
+    state.rewards.kick();
     match outcome {
         Ok(()) => see_other(&format!("/demands/{id}?done={name}")),
         Err(p) if p.status.is_server_error() => page_error(&state, &frame, p.status),
