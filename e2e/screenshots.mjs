@@ -37,6 +37,15 @@ async function main() {
   await mkdir(outDir, { recursive: true });
   console.log(`server ${BASE_URL}; writing screenshots to ${outDir}`);
   const browser = await launchBrowser();
+  if (process.env.SHOTS_ONLY === 'rewards') {
+    // Only the points pages (docs/guide/rewards.md), on a fresh demo.
+    try {
+      await rewardsShots(browser);
+    } finally {
+      await browser.close();
+    }
+    return;
+  }
   try {
     // Desktop.
     const desk = await newContext(browser, { viewport: DESKTOP });
@@ -84,6 +93,7 @@ async function main() {
     await communityShots(browser);
     await tiersShots(browser);
     await gateShots(browser);
+    await rewardsShots(browser);
   } finally {
     await browser.close();
   }
@@ -258,6 +268,45 @@ async function gateShots(browser) {
   await go(wpage, '/gate/log');
   await shot(wpage, 'gate-log.png');
   await wy.close();
+}
+
+/** Points (以积分享兑换): the rider's phone, the organisation's desk, and a
+ *  certificate after the riders' honours are confirmed (this writes the honours). */
+async function rewardsShots(browser) {
+  const phone = await newContext(browser, { viewport: PHONE, isMobile: true, hasTouch: true });
+  const rpage = await phone.newPage();
+  await go(rpage, '/login');
+  await login(rpage, 'rider');
+  await go(rpage, '/rewards');
+  await rpage.setViewportSize({ width: PHONE.width, height: 1500 });
+  await rpage.screenshot({ path: path.join(outDir, 'rewards-phone.png'), fullPage: false });
+  console.log(`wrote ${path.join(outDir, 'rewards-phone.png')}`);
+  await phone.close();
+  const desk = await newContext(browser, { viewport: DESKTOP });
+  const page = await desk.newPage();
+  await go(page, '/login');
+  await login(page, 'admin');
+  await go(page, '/rewards/admin');
+  // The top of the desk: figures, totals, exports and the start of the chart.
+  await page.setViewportSize({ width: DESKTOP.width, height: 1100 });
+  await page.screenshot({ path: path.join(outDir, 'rewards-admin.png'), fullPage: false });
+  console.log(`wrote ${path.join(outDir, 'rewards-admin.png')}`);
+  await page.setViewportSize(DESKTOP);
+  await go(page, '/rewards/honours');
+  const confirm = page.locator('#honours-rider button.confirm-button');
+  if ((await confirm.count()) === 1) {
+    await Promise.all([page.waitForEvent('load'), confirm.click()]);
+  }
+  const cert = page.locator('#honours-rider a.certificate-link').first();
+  if ((await cert.count()) === 1) {
+    await Promise.all([page.waitForEvent('load'), cert.click()]);
+    await page.setViewportSize({ width: 1123, height: 794 });
+    await page.emulateMedia({ media: 'print' });
+    await shot(page, 'rewards-certificate.png');
+  } else {
+    console.warn('warning: no certificate link on /rewards/honours');
+  }
+  await desk.close();
 }
 
 main().catch((e) => {

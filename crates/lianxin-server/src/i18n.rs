@@ -39,6 +39,7 @@ mod community;
 mod contact;
 mod gate;
 mod map;
+mod rewards;
 mod tiers;
 
 /// Every area's rows: (key, Chinese, English).
@@ -49,6 +50,7 @@ fn rows() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static
         .chain(tiers::TEXT)
         .chain(gate::TEXT)
         .chain(map::TEXT)
+        .chain(rewards::TEXT)
 }
 
 /// (key, Chinese, English)

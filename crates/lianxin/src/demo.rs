@@ -19,6 +19,7 @@ pub mod contact;
 pub mod demands;
 pub mod gate;
 pub mod map;
+pub mod points;
 pub mod tiers;
 
 pub const DEMO_PASSWORD: &str = "lianxin-demo";
@@ -426,6 +427,10 @@ async fn load(store: &Store, key: &PiiKey) -> Result<()> {
         }
     }
 
+    // The `rider` login is a delivery rider registered in 东胜区 (its points account
+    // is `person:{id}`, see demo/points.rs).
+    let rider = staff(store, key, &actor, "李明", "150602").await?;
+
     // One login per role.
     let hash = lianxin_server::auth::hash_password(DEMO_PASSWORD)
         .map_err(|e| anyhow::anyhow!(e.message))?;
@@ -434,6 +439,7 @@ async fn load(store: &Store, key: &PiiKey) -> Result<()> {
             "jy.official" => official_ids.first().copied(),
             "ky.worker" => Some(worker),
             "ky.grid1" => Some(grid),
+            "rider" => Some(rider),
             _ => None,
         };
         store

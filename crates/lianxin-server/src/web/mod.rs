@@ -10,6 +10,7 @@ mod contact;
 mod demands;
 mod gate;
 mod map;
+mod rewards;
 mod tiers;
 
 use crate::api::registry_today as today;
@@ -92,6 +93,7 @@ impl Pages {
             tiers::TEMPLATES,
             gate::TEMPLATES,
             map::TEMPLATES,
+            rewards::TEMPLATES,
         ];
         for (name, src) in TEMPLATES.iter().chain(areas.into_iter().flatten()) {
             env.add_template(name, src)
@@ -126,6 +128,7 @@ pub fn routes() -> Router<AppState> {
         .merge(tiers::routes())
         .merge(gate::routes())
         .merge(map::routes())
+        .merge(rewards::routes())
 }
 
 /// The embedded static files: (path under /assets/, content type, bytes). The
@@ -260,6 +263,7 @@ impl Frame {
                 manage_community => role.allows(Permission::ManageCommunity),
                 manage_governance => role.allows(Permission::ManageGovernance),
                 gate_log => role.allows(Permission::ReadGateLog),
+                rewards_desk => role.allows(Permission::ReadRewards),
                 rider => role == lianxin_domain::role::Role::Rider,
                 gate_device => role == lianxin_domain::role::Role::GateDevice,
                 // A gate device is a machine: it raises no demands.

@@ -18,6 +18,7 @@ mod gate_http;
 mod governance;
 mod intake;
 mod map;
+mod points;
 mod world;
 
 use anyhow::Result;
@@ -60,6 +61,17 @@ pub enum BenchCommand {
         /// Also run scipy's cKDTree on the same data (needs python3 with scipy).
         #[arg(long)]
         peer: bool,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Durable awards over HTTP with 1 and 32 clients vs the raw durable insert rate,
+    /// and a batch import of 1,000,000 awards vs bare multi-row inserts, each beside
+    /// the TigerBeetle 0.17 anchor.
+    Points {
+        /// A shorter run (under a minute): shorter HTTP runs, 100,000 imported.
+        #[arg(long)]
+        quick: bool,
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,
@@ -143,6 +155,30 @@ pub async fn run(command: BenchCommand) -> Result<()> {
             if json {
                 let report = Report {
                     bench: "map",
+                    results: &rows,
+                };
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{machine}");
+                println!("{facts}");
+                print!("{}", table(&rows));
+            }
+            Ok(())
+        }
+        BenchCommand::Points { quick, json } => {
+            let scale = if quick {
+                points::Scale::QUICK
+            } else {
+                points::Scale::FULL
+            };
+            let dir = TempDir::new("lianxin-bench")?;
+            let machine = facts(&dir, scale.name).await?;
+            eprintln!("bench: {machine}");
+            let (facts, rows) = points::run(&dir, &scale).await?;
+            eprintln!("bench: {facts}");
+            if json {
+                let report = Report {
+                    bench: "points",
                     results: &rows,
                 };
                 println!("{}", serde_json::to_string(&report)?);
