@@ -727,6 +727,47 @@ mod cases {
         let refs = &me["history"][0]["refs"];
         assert_eq!(refs["event"], format!("demand:{kept}"));
         assert_eq!(refs["rule"], "sentinel_report_confirmed");
+
+        // The server's sweeper reads only the demand events after its mark.
+        let system = Actor::system("test");
+        let mark = app
+            .store
+            .points_award_pending(&system, 100, 0)
+            .await
+            .unwrap()
+            .next_event;
+        let r = submit("桥下积水，电动车无法通行。").await;
+        let third = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let r = worker
+            .post(
+                &format!("/demands/{third}/actions"),
+                json!({"action": "assess", "urgency": "ordinary"}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let beyond = app
+            .store
+            .points_award_pending(&system, 100, i64::MAX / 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            beyond.sentinel_reports, 0,
+            "events before the mark are not read"
+        );
+        let since = app
+            .store
+            .points_award_pending(&system, 100, mark)
+            .await
+            .unwrap();
+        assert_eq!((since.sentinel_reports, since.points), (1, 20));
+        assert!(since.next_event > mark);
+        let after = app
+            .store
+            .points_award_pending(&system, 100, since.next_event)
+            .await
+            .unwrap();
+        assert_eq!(after.sentinel_reports, 0);
+        assert_eq!(rider.get_json("/rewards/me").await["balance"], 40);
     }
 
     pub async fn bad_rewards_input_is_a_clear_4xx(app: &App) {

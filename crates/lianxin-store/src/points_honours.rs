@@ -76,6 +76,9 @@ pub struct PendingSummary {
     pub sentinel_reports: usize,
     pub volunteer_hours: usize,
     pub points: i64,
+    /// The demand events looked at so far: pass it as `from_event` next time to look
+    /// only at newer ones.
+    pub next_event: i64,
 }
 
 /// Awards per day (Shanghai) and rule, for the organisation's chart and export.
@@ -437,9 +440,21 @@ impl Store {
     /// Gives the awards the platform owes by itself (see the module notes), at most
     /// `limit` events per call, in one all-or-nothing import. Nothing happens until an
     /// issuing organisation is set; an event kind waits while its rule is not in force.
-    pub async fn points_award_pending(&self, actor: &Actor, limit: i64) -> Result<PendingSummary> {
+    ///
+    /// Sentinel reports are found through the demand events after `from_event` (0: all
+    /// of them), so a caller that passes back `next_event` reads only what is new
+    /// instead of every demand each time.
+    pub async fn points_award_pending(
+        &self,
+        actor: &Actor,
+        limit: i64,
+        from_event: i64,
+    ) -> Result<PendingSummary> {
         let Some(org) = self.points_issuer().await? else {
-            return Ok(PendingSummary::default());
+            return Ok(PendingSummary {
+                next_event: from_event,
+                ..PendingSummary::default()
+            });
         };
         let rules = self.points_rules().await?;
         let (sentinel, volunteer) = (
@@ -447,23 +462,43 @@ impl Store {
             versions_of(&rules, VOLUNTEER_RULE),
         );
         let mut requests = Vec::new();
-        let mut summary = PendingSummary::default();
-        if !sentinel.is_empty() {
+        let mut summary = PendingSummary {
+            next_event: from_event,
+            ..PendingSummary::default()
+        };
+        let last_event: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM demand_events")
+            .fetch_one(&self.reader)
+            .await?;
+        if !sentinel.is_empty() && last_event > from_event {
+            // The first event that accepted each report (研判 or a later step), among
+            // the events after `from_event` (a range of the events' key).
             let rows = sqlx::query(
-                "SELECT d.id, acc.person_id, MIN(e.at) AS at FROM demands d \
+                "SELECT e.id AS event_id, d.id, acc.person_id, e.at FROM demand_events e \
+                 JOIN demands d ON d.id = e.demand_id \
                  JOIN accounts acc ON acc.id = d.reporter_account_id \
-                 JOIN demand_events e ON e.demand_id = d.id \
+                 WHERE e.id > $1 AND e.id <= $2 \
                    AND e.to_status IN ('assessed', 'assigned', 'in_progress') \
-                 WHERE d.channel = 'rider_sentinel' AND acc.person_id IS NOT NULL \
+                   AND d.channel = 'rider_sentinel' AND acc.person_id IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM demand_events p WHERE p.demand_id = d.id \
+                     AND p.id < e.id AND p.to_status IN ('assessed', 'assigned', 'in_progress')) \
                    AND NOT EXISTS (SELECT 1 FROM points_awards a \
                      WHERE a.person_id = acc.person_id \
-                       AND a.event_ref = 'demand:' || CAST(d.id AS TEXT) AND a.rule_code = $1) \
-                 GROUP BY d.id, acc.person_id ORDER BY d.id LIMIT $2",
+                       AND a.event_ref = 'demand:' || CAST(d.id AS TEXT) AND a.rule_code = $3) \
+                 ORDER BY e.id LIMIT $4",
             )
+            .bind(from_event)
+            .bind(last_event)
             .bind(SENTINEL_RULE)
             .bind(limit)
             .fetch_all(&self.reader)
             .await?;
+            // All looked at, unless the limit cut the list short.
+            summary.next_event = last_event;
+            if rows.len() as i64 == limit {
+                if let Some(r) = rows.last() {
+                    summary.next_event = r.try_get("event_id")?;
+                }
+            }
             for r in rows {
                 let id: i64 = r.try_get("id")?;
                 let at: String = r.try_get("at")?;

@@ -812,15 +812,15 @@ async fn needs_are_claimed_by_registered_members_and_reported(store: &Store, _: 
         )
         .await
         .unwrap();
-    let pending = store.points_award_pending(&actor(), 100).await.unwrap();
+    let pending = store.points_award_pending(&actor(), 100, 0).await.unwrap();
     assert_eq!(pending.volunteer_hours, 0, "no issuing organisation yet");
     store
         .points_set_issuer(&actor(), Some(employer))
         .await
         .unwrap();
-    let pending = store.points_award_pending(&actor(), 100).await.unwrap();
+    let pending = store.points_award_pending(&actor(), 100, 0).await.unwrap();
     assert_eq!((pending.volunteer_hours, pending.points), (4, 40));
-    let again = store.points_award_pending(&actor(), 100).await.unwrap();
+    let again = store.points_award_pending(&actor(), 100, 0).await.unwrap();
     assert_eq!(again.volunteer_hours, 0);
     assert_eq!(
         store

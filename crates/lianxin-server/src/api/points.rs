@@ -81,6 +81,9 @@ pub struct RewardsCache {
     known_people: Mutex<HashSet<i64>>,
     known_orgs: Mutex<HashSet<i64>>,
     wake: tokio::sync::Notify,
+    /// Set when a rule or the issuer changes: the sweeper then looks at every demand
+    /// event again, not only the new ones (a report may now earn what it did not).
+    rescan: std::sync::atomic::AtomicBool,
     batcher: OnceLock<mpsc::UnboundedSender<AwardJob>>,
 }
 
@@ -188,6 +191,13 @@ impl RewardsCache {
     pub fn kick(&self) {
         self.wake.notify_one();
     }
+
+    /// Asks the sweeper to look at every event again, now.
+    pub fn rescan(&self) {
+        self.rescan
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.kick();
+    }
 }
 
 fn created(v: Value) -> Response {
@@ -249,7 +259,7 @@ async fn put_rule(
         valid_from: body.valid_from.unwrap_or_else(|| now(&state)),
     };
     let rule = state.store.points_put_rule(&c.actor(), draft).await?;
-    state.rewards.kick();
+    state.rewards.rescan();
     Ok(created(json!({ "rule": rule })))
 }
 
@@ -279,7 +289,7 @@ async fn put_settings(
         .store
         .points_set_issuer(&c.actor(), body.issuer_org_id)
         .await?;
-    state.rewards.kick();
+    state.rewards.rescan();
     Ok(Json(json!({ "issuer_org_id": body.issuer_org_id })))
 }
 
@@ -460,7 +470,7 @@ async fn award_pending(
     c.require(Permission::ManageRewards)?;
     let summary = state
         .store
-        .points_award_pending(&c.actor(), SWEEP_LIMIT)
+        .points_award_pending(&c.actor(), SWEEP_LIMIT, 0)
         .await?;
     Ok(Json(json!({ "given": summary })))
 }
@@ -755,20 +765,37 @@ async fn confirm_honours(
     Ok(created(json!({ "honours": honours })))
 }
 
-/// Gives the platform's own awards every [`SWEEP_EVERY`] and when kicked. Runs until
-/// aborted.
+/// Gives the platform's own awards every [`SWEEP_EVERY`] and when kicked. The first
+/// look after start (and after a rule or the issuer changes) reads every demand event;
+/// the others only the events since. Runs until aborted.
 pub fn spawn_sweeper(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let actor = lianxin_store::audit::Actor("system:points".into());
+        let actor = Actor("system:points".into());
+        let mut from_event = 0;
         loop {
-            match state.store.points_award_pending(&actor, SWEEP_LIMIT).await {
-                Ok(s) if s.sentinel_reports + s.volunteer_hours > 0 => tracing::info!(
-                    sentinel_reports = s.sentinel_reports,
-                    volunteer_hours = s.volunteer_hours,
-                    points = s.points,
-                    "points: automatic awards given"
-                ),
-                Ok(_) => {}
+            if state
+                .rewards
+                .rescan
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+            {
+                from_event = 0;
+            }
+            match state
+                .store
+                .points_award_pending(&actor, SWEEP_LIMIT, from_event)
+                .await
+            {
+                Ok(s) => {
+                    from_event = s.next_event;
+                    if s.sentinel_reports + s.volunteer_hours > 0 {
+                        tracing::info!(
+                            sentinel_reports = s.sentinel_reports,
+                            volunteer_hours = s.volunteer_hours,
+                            points = s.points,
+                            "points: automatic awards given"
+                        );
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "points: automatic awards failed; will retry"),
             }
             let _ = tokio::time::timeout(SWEEP_EVERY, state.rewards.wake.notified()).await;

@@ -877,6 +877,8 @@ async fn add_rule(State(state): State<AppState>, req: Request) -> Response {
         Ok(d) => state.store.points_put_rule(&caller.actor(), d).await,
         Err(v) => Err(v.into()),
     };
+    // A new rule may make past events earn points: the sweeper looks at all again.
+    state.rewards.rescan();
     desk_outcome(&state, &caller, &frame, result, |_| "rule").await
 }
 
@@ -896,6 +898,7 @@ async fn set_issuer(State(state): State<AppState>, req: Request) -> Response {
         Ok(org) => state.store.points_set_issuer(&caller.actor(), org).await,
         Err(v) => Err(v.into()),
     };
+    state.rewards.rescan();
     desk_outcome(&state, &caller, &frame, result, |_| "issuer").await
 }
 
