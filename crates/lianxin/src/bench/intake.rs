@@ -31,17 +31,35 @@ use tokio::task::JoinHandle;
 /// The route under test.
 const PATH: &str = "/api/v1/demands";
 
-/// The real server on 127.0.0.1, and a token allowed to submit demands.
+/// The real server on 127.0.0.1, and a bench account's API token.
 pub struct Server {
     pub addr: SocketAddr,
-    token: String,
-    task: JoinHandle<()>,
+    pub(super) token: String,
+    pub(super) task: JoinHandle<()>,
 }
 
 impl Server {
     /// Creates the submitting account and its token, then serves the whole
     /// application on a free port.
     pub async fn start(store: &Store) -> Result<Server> {
+        Server::start_as(
+            store,
+            Role::CommunityWorker,
+            Some("150207.BYXL"),
+            &["demands:write"],
+        )
+        .await
+    }
+
+    /// Creates a bench account with `role` (scoped to the place `scope_place`, if
+    /// any) and a token with `scopes`, then serves the whole application on a free
+    /// port.
+    pub async fn start_as(
+        store: &Store,
+        role: Role,
+        scope_place: Option<&str>,
+        scopes: &[&str],
+    ) -> Result<Server> {
         let actor = Actor::system("bench");
         let hash = lianxin_server::auth::hash_password("bench-password-1")
             .map_err(|e| anyhow::anyhow!("hashing the password: {}", e.message))?;
@@ -52,8 +70,8 @@ impl Server {
                     username: "bench".into(),
                     display_name: "压测账号".into(),
                     password_hash: hash,
-                    role: Role::CommunityWorker,
-                    scope_place_code: Some("150207.BYXL".into()),
+                    role,
+                    scope_place_code: scope_place.map(Into::into),
                     scope_org_code: None,
                     person_id: None,
                 },
@@ -64,7 +82,7 @@ impl Server {
             &actor,
             "bench",
             account.id,
-            &["demands:write".into()],
+            &scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             None,
         )
         .await

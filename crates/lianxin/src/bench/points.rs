@@ -33,7 +33,7 @@
 //!   counted as `awarded` by a 200 batch answer) must be in `points_awards` with its
 //!   transfer.
 
-use super::intake::{connect, contains, percentile_ms};
+use super::intake::{connect, contains, percentile_ms, Server};
 use super::{median, open, world, Row};
 use anyhow::{bail, ensure, Context, Result};
 use bytes::Bytes;
@@ -46,8 +46,6 @@ use lianxin_domain::draft::{PersonDraft, RawPerson};
 use lianxin_domain::pii::PiiKey;
 use lianxin_domain::points::{award_content_hash, award_id, Multipliers, Quality, RuleDraft};
 use lianxin_domain::role::Role;
-use lianxin_server::{router, AppState, Settings};
-use lianxin_store::accounts::NewAccount;
 use lianxin_store::audit::Actor;
 use lianxin_store::points::AwardRequest;
 use lianxin_store::testing::TempDir;
@@ -60,7 +58,6 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
 
 const AWARD_PATH: &str = "/api/v1/rewards/awards";
 const BATCH_PATH: &str = "/api/v1/rewards/awards/batch";
@@ -179,60 +176,6 @@ async fn prepare(store: &Store, db: &std::path::Path, count: usize) -> Result<Le
         people: Arc::new(people),
         org,
     })
-}
-
-/// The real server on 127.0.0.1 with an admin token scoped `rewards:write`.
-struct Server {
-    addr: SocketAddr,
-    token: String,
-    task: JoinHandle<()>,
-}
-
-impl Server {
-    async fn start(store: &Store) -> Result<Server> {
-        let actor = Actor::system("bench");
-        let hash = lianxin_server::auth::hash_password("bench-password-1")
-            .map_err(|e| anyhow::anyhow!("hashing the password: {}", e.message))?;
-        let account = store
-            .create_account(
-                &actor,
-                &NewAccount {
-                    username: "bench".into(),
-                    display_name: "压测账号".into(),
-                    password_hash: hash,
-                    role: Role::Admin,
-                    scope_place_code: None,
-                    scope_org_code: None,
-                    person_id: None,
-                },
-            )
-            .await?;
-        let (token, _) = lianxin_server::api::issue_token(
-            store,
-            &actor,
-            "bench",
-            account.id,
-            &["rewards:write".into()],
-            None,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("issuing the token: {}", e.message))?;
-        let state = AppState::new(
-            store.clone(),
-            PiiKey::from_master(&[7; 32]),
-            Settings::default(),
-        )
-        .await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("bench: the server stopped: {e}");
-            }
-        });
-        Ok(Server { addr, token, task })
-    }
 }
 
 /// What every request carries.
@@ -739,7 +682,8 @@ pub async fn run(dir: &TempDir, scale: &Scale) -> Result<(String, Vec<Row>)> {
     );
     let served = open(dir, "points.db").await?;
     let ledger = Arc::new(prepare(&served, &served_path, scale.people).await?);
-    let server = Server::start(&served).await?;
+    // An admin whose token may record awards.
+    let server = Server::start_as(&served, Role::Admin, None, &["rewards:write"]).await?;
     let target = Arc::new(Target {
         host: HeaderValue::from_str(&server.addr.to_string())?,
         auth: HeaderValue::from_str(&format!("Bearer {}", server.token))?,
